@@ -1,0 +1,63 @@
+# The two commands a newcomer runs:  make run   and   make test
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+# Python 3.12 exactly: python3.12 on PATH, else a pyenv-installed 3.12, else the usual places.
+PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 \
+	/usr/local/bin/python3.12 /usr/bin/python3.12; do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1 \
+	&& { echo "$$p"; break; }; done)
+PORT ?= 8000
+
+.PHONY: help run test lint check-python browser clean
+
+help:
+	@echo "make run    start palaute on http://127.0.0.1:$(PORT) (simulator at /simulator)"
+	@echo "make test   install test tools and run the whole suite"
+
+check-python:
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "palaute needs Python 3.12, and none was found (tried python3.12 on PATH and pyenv)."; \
+	  echo "Install it, e.g.:  pyenv install 3.12   or   uv python install 3.12"; \
+	  echo "or, on Debian/Ubuntu with 3.12 packaged:  apt-get install python3.12 python3.12-venv"; \
+	  echo "then run make again (or point to it: make PYTHON=/path/to/python3.12 ...)."; \
+	  exit 1; fi
+
+$(BIN)/python: | check-python
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.run-installed
+
+run: $(VENV)/.run-installed
+	$(BIN)/palaute db upgrade
+	$(BIN)/palaute serve --host 127.0.0.1 --port $(PORT)
+
+# Debian's chromium for the browser tests (never a downloaded browser build).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO="sudo"; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium \
+	    >/dev/null; fi
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: $(VENV)/.dev-installed browser lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
