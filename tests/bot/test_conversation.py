@@ -1,0 +1,243 @@
+"""Whole turns: keywords, opt-out, help, codes, restart, expiry and language changes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.conversation import Contact, Turn, converse, start_run
+from bot.messages import Inbound, InboundKind
+from bot.run import RunStatus
+from tests.bot.flows_for_tests import NOW, Catalogue, library_flow, smiley_flow
+
+CATALOGUE = Catalogue(library_flow(), smiley_flow())
+
+
+class Person:
+    """A citizen talking to the core; keeps the contact and the active run like storage."""
+
+    def __init__(self, contact: Contact | None = None) -> None:
+        self.contact = contact or Contact(channel="sms", country_language="fi")
+        self.run = None
+        self.now = NOW
+        self.turns: list[Turn] = []
+
+    def send(self, text: str, kind=InboundKind.TEXT, code=None, hint=None, after=None) -> list[str]:
+        self.now += after or timedelta(minutes=1)
+        flow = CATALOGUE.get(self.run.flow_id) if self.run else None
+        inbound = Inbound("sms", "+358401234567", text, kind, start_code=code, language_hint=hint)
+        turn = converse(CATALOGUE, self.contact, self.run, flow, inbound, self.now)
+        self.turns.append(turn)
+        self.contact = turn.contact
+        self.run = turn.run if turn.run and turn.run.status is RunStatus.ACTIVE else None
+        return [m.text for m in turn.messages]
+
+
+@pytest.mark.parametrize(
+    ("keyword", "language", "first_question"),
+    [
+        ("PALAUTE", "fi", "Miten käyntisi onnistui? Vastaa 1–5."),
+        ("palaute!", "fi", "Miten käyntisi onnistui? Vastaa 1–5."),
+        ("respons", "sv", "Hur gick ditt besök? Svara 1–5."),
+        ("Feedback", "en", "How was your visit? Reply 1–5."),
+    ],
+)
+def test_a_keyword_starts_the_flow_in_the_keywords_language(keyword, language, first_question):
+    person = Person()
+    assert person.send(keyword)[-1] == first_question
+    assert person.run.language == language
+    assert person.run.service_point == "kaarina-main-library"
+
+
+def test_a_whole_survey_by_sms_with_sticky_language():
+    person = Person()
+    person.send("FEEDBACK")
+    person.send("5")
+    person.send("Friendly staff")
+    assert person.send("1") == ["Thank you for your feedback!"]
+    assert person.turns[-1].events == ("completed",)
+    assert person.contact.language == "en"
+
+
+def test_stop_opts_out_closes_the_run_and_silences_everything_until_start():
+    person = Person()
+    person.send("PALAUTE")
+    assert person.send("STOP") == [
+        "Et saa enää kyselyitä meiltä. Jos haluat ne takaisin, vastaa ALOITA."
+    ]
+    turn = person.turns[-1]
+    assert turn.contact.opted_out is True
+    assert turn.opt_event is not None and turn.opt_event.action == "out"
+    assert [r.status for r in turn.closed] == [RunStatus.ENDED]
+    assert person.send("PALAUTE") == []
+    assert person.turns[-1].events == ("ignored_opted_out",)
+    assert person.send("aloita") == ["Saat taas kyselyitä meiltä. Lopettaaksesi vastaa LOPETA."]
+    assert person.contact.opted_out is False
+
+
+@pytest.mark.parametrize("word", ["stop", "LOPETA", "Stoppa.", "avsluta", "UNSUBSCRIBE", "/stop"])
+def test_every_opt_out_word_works_but_only_as_the_whole_message(word):
+    person = Person()
+    person.send(word)
+    assert person.contact.opted_out is True
+    other = Person()
+    other.send("PALAUTE")
+    other.send("5")
+    other.send(f"please {word} the noise")
+    assert other.contact.opted_out is False
+    assert other.turns[-1].answers[0].value == f"please {word} the noise"
+
+
+def test_help_answers_who_is_asking_and_repeats_the_question():
+    person = Person()
+    person.send("RESPONS")
+    texts = [
+        m
+        for m in [
+            *converse(
+                CATALOGUE,
+                person.contact,
+                person.run,
+                CATALOGUE.get("library"),
+                Inbound("sms", "x", "HJÄLP"),
+                NOW,
+                organisation="Kaarinan kaupunki",
+                organisation_contact="Tel. 02 123 4567",
+            ).messages
+        ]
+    ]
+    assert texts[0].text.startswith("Kaarinan kaupunki ber om respons")
+    assert "Tel. 02 123 4567" in texts[0].text
+    assert [c.value for c in texts[0].choices] == ["FI", "SV", "EN"]
+    assert texts[1].text == "Hur gick ditt besök? Svara 1–5."
+
+
+def test_a_start_code_binds_the_service_point():
+    person = Person(Contact(channel="telegram"))
+    person.send(
+        "/start kirjasto_kaarina_1", InboundKind.START, code="kirjasto_kaarina_1", hint="sv"
+    )
+    assert person.run.flow_id == "library"
+    assert person.run.service_point == "kaarina-main-library"
+    assert person.run.language == "sv"
+
+
+def test_an_unknown_code_and_a_random_message_explain_how_to_start():
+    person = Person()
+    assert person.send("/start nope", InboundKind.START, code="nope") == [
+        "Tätä koodia ei löytynyt. Tarkista koodi tai lähetä PALAUTE / KYSELY."
+    ]
+    assert person.send("moi") == ["Hei! Anna palautetta lähettämällä PALAUTE / KYSELY."]
+
+
+def test_start_over_restarts_the_same_flow_and_keeps_the_old_run_closed():
+    person = Person()
+    person.send("PALAUTE")
+    person.send("2")
+    texts = person.send("aloita alusta")
+    assert texts[-1] == "Miten käyntisi onnistui? Vastaa 1–5."
+    turn = person.turns[-1]
+    assert "restarted" in turn.events
+    assert turn.closed[0].status is RunStatus.ENDED
+    assert turn.run.answers == {}
+
+
+def test_another_flows_keyword_mid_run_starts_that_flow():
+    person = Person()
+    person.send("PALAUTE")
+    person.send("POLL")
+    assert person.run.flow_id == "poll"
+
+
+def test_after_expiry_a_reply_is_told_the_survey_closed():
+    person = Person()
+    person.send("PALAUTE")
+    texts = person.send("5", after=timedelta(hours=25))
+    assert texts == ["Tämä kysely on jo päättynyt. Kiitos!"]
+    turn = person.turns[-1]
+    assert turn.closed[0].status is RunStatus.EXPIRED
+    assert turn.answers == ()
+
+
+def test_after_expiry_a_keyword_starts_afresh():
+    person = Person()
+    person.send("PALAUTE")
+    person.send("PALAUTE", after=timedelta(hours=25))
+    assert person.turns[-1].events[:2] == ("expired", "started")
+    assert person.run is not None
+
+
+def test_explicit_language_request_reasks_in_that_language():
+    person = Person()
+    person.send("PALAUTE")
+    assert person.send("på svenska") == ["Hur gick ditt besök? Svara 1–5."]
+    assert person.contact.language == "sv"
+    assert person.send("5") == ["Vad tyckte du om?"]
+
+
+def test_writing_swedish_switches_and_keeps_the_valid_answer():
+    person = Person()
+    person.send("PALAUTE")
+    person.send("5")
+    texts = person.send("Personalen var mycket trevlig och hjälpsam")
+    assert texts == ["Kommer du igen? 1 ja, 2 kanske, 3 nej"]
+    answer = person.turns[-1].answers[0]
+    assert answer.value == "Personalen var mycket trevlig och hjälpsam"
+    assert person.run.language == "sv"
+    assert person.contact.language == "sv"
+
+
+def test_a_swedish_sentence_on_a_number_question_reasks_in_swedish_without_penalty():
+    person = Person()
+    person.send("PALAUTE")
+    texts = person.send("Jag förstår inte frågan, kan du förklara")
+    assert texts == ["Hur gick ditt besök? Svara 1–5."]
+    assert person.run.attempts == 0
+
+
+@pytest.mark.parametrize("neutral", ["4", "ok", "👍", "5!!", "Matti"])
+def test_neutral_replies_never_switch_language(neutral):
+    person = Person()
+    person.send("FEEDBACK")
+    person.send("5")
+    person.send(neutral)
+    assert person.run.language == "en"
+
+
+def test_a_language_the_flow_lacks_gets_the_list_of_languages():
+    person = Person()
+    person.send("PALAUTE")
+    person.send("5")
+    texts = person.send("Очень хорошая библиотека, спасибо большое")
+    assert texts[0] == "Valitettavasti kysely on vain näillä kielillä: suomi, svenska, English."
+    assert person.turns[-1].answers[0].step_id == "liked"
+
+
+def test_language_menu_lists_the_flow_languages():
+    person = Person()
+    person.send("PALAUTE")
+    texts = person.send("/language")
+    assert texts == ["Valitse kieli: FI suomi, SV svenska, EN English"]
+    assert person.send("EN") == ["How was your visit? Reply 1–5."]
+
+
+def test_follow_up_start_respects_opt_out_and_closes_an_older_run():
+    opted_out = Contact(channel="sms", opted_out=True)
+    turn = start_run(CATALOGUE, opted_out, "library", run=None, run_flow=None, now=NOW)
+    assert turn.messages == () and turn.run is None
+    person = Person()
+    person.send("POLL")
+    turn = start_run(
+        CATALOGUE,
+        person.contact,
+        "library",
+        run=person.run,
+        run_flow=CATALOGUE.get("poll"),
+        now=NOW,
+        language="sv",
+        service_point="kaarina-main-library",
+    )
+    assert turn.run.flow_id == "library" and turn.run.language == "sv"
+    assert turn.closed[0].flow_id == "poll"
+    assert turn.messages[-1].text == "Hur gick ditt besök? Svara 1–5."
