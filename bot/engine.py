@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.flow import END, Branch, Condition, Flow, OnInvalid, Op, ScaleStyle, Step, StepKind
+from bot.flow import END, Condition, Flow, OnInvalid, Op, ScaleStyle, Step, StepKind
 from bot.keywords import is_skip
 from bot.messages import Inbound, InboundKind, Outgoing, OutgoingKind
 from bot.replies import Parsed, button_value, choices_for, parse_reply
@@ -45,7 +45,11 @@ def start(flow: Flow, *, language: str, now: datetime, service_point: str | None
         service_point=service_point,
     )
     first = flow.steps[0].id if flow.steps else END
-    state, messages, events = _enter(flow, state, first, now)
+    current, messages, events = _walk(flow, language, first, {}, ())
+    if current is None:
+        state = state.with_(status=RunStatus.COMPLETED)
+    else:
+        state = state.with_(current_step=current)
     return Outcome(state=state, messages=messages, events=("started", *events))
 
 
@@ -61,21 +65,21 @@ def reply(flow: Flow, state: RunState, inbound: Inbound, now: datetime) -> Outco
     if closed is not None:
         return closed
     step = _step(flow, state.current_step)
-    touched = state.with_(last_activity_at=now, expires_at=now + flow.expires_after)
 
     if inbound.kind is InboundKind.MEDIA and not inbound.text.strip():
         text = system_text("media_not_understood", state.language)
+        touched = state.with_(last_activity_at=now, expires_at=now + flow.expires_after)
         return Outcome(state=touched, messages=(_reprompt_with(flow, step, state.language, text),))
 
     if step.optional and is_skip(inbound.text):
-        return _accept(flow, touched, step, None, inbound.text, now, skipped=True)
+        return _accept(flow, state, step, None, inbound.text, now, skipped=True)
 
     parsed = _parse(step, inbound, state.language)
     if parsed.valid:
         return _accept(
-            flow, touched, step, parsed.value, inbound.text, now, truncated=parsed.truncated
+            flow, state, step, parsed.value, inbound.text, now, truncated=parsed.truncated
         )
-    return _invalid(flow, touched, step, inbound.text, now)
+    return _invalid(flow, state, step, inbound.text, now)
 
 
 def expire(flow: Flow, state: RunState, now: datetime) -> Outcome | None:
@@ -152,11 +156,20 @@ def _accept(
         skipped=skipped,
         truncated=truncated,
     )
-    if skipped:
-        state = state.with_(skipped=(*state.skipped, step.id), attempts=0)
-    else:
-        state = state.with_(answers={**state.answers, step.id: value}, attempts=0)
-    state, messages, events = _enter(flow, state, _next_step(flow, step, state), now)
+    answers = state.answers if skipped else {**state.answers, step.id: value}
+    skipped_steps = (*state.skipped, step.id) if skipped else state.skipped
+    next_id = _next_step(flow, step, answers, skipped_steps)
+    current, messages, events = _walk(flow, state.language, next_id, answers, skipped_steps)
+    status = RunStatus.ACTIVE if current is not None else RunStatus.COMPLETED
+    state = state.with_(
+        answers=answers,
+        skipped=skipped_steps,
+        attempts=0,
+        current_step=current,
+        status=status,
+        last_activity_at=now,
+        expires_at=now + flow.expires_after,
+    )
     return Outcome(state=state, messages=messages, answers=(answer,), events=events)
 
 
@@ -164,7 +177,10 @@ def _invalid(flow: Flow, state: RunState, step: Step, raw: str, now: datetime) -
     attempts = state.attempts + 1
     if attempts < step.max_attempts:
         message = _reprompt(flow, step, state.language)
-        return Outcome(state=state.with_(attempts=attempts), messages=(message,))
+        touched = state.with_(
+            attempts=attempts, last_activity_at=now, expires_at=now + flow.expires_after
+        )
+        return Outcome(state=touched, messages=(message,))
     if step.on_invalid is OnInvalid.SKIP:
         return _accept(flow, state, step, None, raw, now, skipped=True)
     answer = RecordedAnswer(
@@ -175,7 +191,13 @@ def _invalid(flow: Flow, state: RunState, step: Step, raw: str, now: datetime) -
         answered_at=now,
         skipped=True,
     )
-    closed = state.with_(status=RunStatus.ENDED, current_step=None, attempts=0)
+    closed = state.with_(
+        status=RunStatus.ENDED,
+        current_step=None,
+        attempts=0,
+        skipped=(*state.skipped, step.id),
+        last_activity_at=now,
+    )
     bye = Outgoing(
         text=system_text("too_many_invalid", state.language),
         language=state.language,
@@ -184,31 +206,39 @@ def _invalid(flow: Flow, state: RunState, step: Step, raw: str, now: datetime) -
     return Outcome(state=closed, messages=(bye,), answers=(answer,), events=("ended",))
 
 
-def _enter(
-    flow: Flow, state: RunState, step_id: str, now: datetime
-) -> tuple[RunState, tuple[Outgoing, ...], tuple[str, ...]]:
-    """Walk from ``step_id`` through message steps to the next question (or the end)."""
+def _walk(
+    flow: Flow,
+    language: str,
+    step_id: str,
+    answers: dict[str, AnswerValue],
+    skipped: tuple[str, ...],
+) -> tuple[str | None, tuple[Outgoing, ...], tuple[str, ...]]:
+    """Walk from ``step_id`` through message steps to the next question or the end.
+
+    Returns the question's step id (None at the end), the messages to send and events.
+    """
     messages: list[Outgoing] = []
     for _ in range(len(flow.steps) + 1):
         if step_id == END:
             closing = Outgoing(
-                text=flow.text(flow.closing, state.language),
-                language=state.language,
+                text=flow.text(flow.closing, language),
+                language=language,
                 kind=OutgoingKind.CLOSING,
             )
-            done = state.with_(status=RunStatus.COMPLETED, current_step=None, attempts=0)
-            return done, (*messages, closing), ("completed",)
+            return None, (*messages, closing), ("completed",)
         step = _step(flow, step_id)
-        messages.append(_prompt(flow, step, state.language))
+        messages.append(_prompt(flow, step, language))
         if step.kind in QUESTION_KINDS:
-            return state.with_(current_step=step.id, attempts=0), tuple(messages), ()
-        step_id = _next_step(flow, step, state)
+            return step.id, tuple(messages), ()
+        step_id = _next_step(flow, step, answers, skipped)
     raise EngineError(f"flow {flow.id!r} loops through message steps without a question")
 
 
-def _next_step(flow: Flow, step: Step, state: RunState) -> str:
+def _next_step(
+    flow: Flow, step: Step, answers: dict[str, AnswerValue], skipped: tuple[str, ...]
+) -> str:
     for branch in step.branches:
-        if _holds(branch, state):
+        if all(_condition(c, answers, skipped) for c in branch.when):
             return branch.goto
     if step.next is not None:
         return step.next
@@ -216,20 +246,17 @@ def _next_step(flow: Flow, step: Step, state: RunState) -> str:
     return flow.steps[index + 1].id if index + 1 < len(flow.steps) else END
 
 
-def _holds(branch: Branch, state: RunState) -> bool:
-    return all(_condition(c, state) for c in branch.when)
-
-
-def _condition(condition: Condition, state: RunState) -> bool:
-    answered = condition.step in state.answers
-    skipped = condition.step in state.skipped
+def _condition(
+    condition: Condition, answers: dict[str, AnswerValue], skipped: tuple[str, ...]
+) -> bool:
+    answered = condition.step in answers
     if condition.op is Op.ANSWERED:
         return answered == bool(condition.value)
     if condition.op is Op.SKIPPED:
-        return skipped == bool(condition.value)
+        return (condition.step in skipped) == bool(condition.value)
     if not answered:
         return condition.op is Op.NE or condition.op is Op.NOT_IN
-    value = state.answers[condition.step]
+    value = answers[condition.step]
     expected = condition.value
     if condition.op is Op.EQ:
         return value == expected

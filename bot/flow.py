@@ -138,21 +138,24 @@ class Flow:
     expired: Texts | None = None  # sent when a citizen writes to an expired run
     followup: FollowupRule | None = None
     source: str = ""  # file path the flow came from
+    # Step id -> position, built once (the engine looks steps up on every reply).
+    _positions: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        positions = {step.id: index for index, step in enumerate(self.steps)}
+        object.__setattr__(self, "_positions", positions)
 
     def step(self, step_id: str) -> Step:
-        for step in self.steps:
-            if step.id == step_id:
-                return step
-        raise KeyError(f"flow {self.id!r} has no step {step_id!r}")
+        return self.steps[self.index_of(step_id)]
 
     def has_step(self, step_id: str) -> bool:
-        return any(step.id == step_id for step in self.steps)
+        return step_id in self._positions
 
     def index_of(self, step_id: str) -> int:
-        for index, step in enumerate(self.steps):
-            if step.id == step_id:
-                return index
-        raise KeyError(f"flow {self.id!r} has no step {step_id!r}")
+        try:
+            return self._positions[step_id]
+        except KeyError:
+            raise KeyError(f"flow {self.id!r} has no step {step_id!r}") from None
 
     def text(self, texts: Texts, language: str) -> str:
         """The text in ``language``, falling back to the flow's default language."""

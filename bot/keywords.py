@@ -56,6 +56,8 @@ _EMOJI_MODIFIERS = re.compile("[\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]")
 
 def normalise(text: str) -> str:
     """Case-folded, NFC, single-spaced, without edge punctuation or emoji modifiers."""
+    if text.isascii() and text.isalnum():  # the common "4", "yes", "PALAUTE"
+        return text.casefold()
     text = unicodedata.normalize("NFC", text)
     text = _EMOJI_MODIFIERS.sub("", text)
     text = _SPACES.sub(" ", text).strip()

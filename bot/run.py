@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -35,7 +35,14 @@ class RunState:
     service_point: str | None = None
 
     def with_(self, **changes: Any) -> RunState:
-        return replace(self, **changes)
+        """A copy with ``changes`` (the engine's hot path: cheaper than dataclasses.replace)."""
+        unknown = changes.keys() - _RUN_STATE_FIELDS
+        if unknown:
+            raise TypeError(f"RunState has no field(s) {sorted(unknown)}")
+        copy = object.__new__(RunState)
+        copy.__dict__.update(self.__dict__)
+        copy.__dict__.update(changes)
+        return copy
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -69,6 +76,9 @@ class RunState:
             expires_at=datetime.fromisoformat(data["expires_at"]),
             service_point=data.get("service_point"),
         )
+
+
+_RUN_STATE_FIELDS = frozenset(f.name for f in fields(RunState))
 
 
 @dataclass(frozen=True)
