@@ -1,0 +1,92 @@
+"""The browser simulator channel: JSON from the simulator page <-> core messages.
+
+Like the provider channels it only translates shapes. An inbound payload is::
+
+    {"session": "3f9c0a...", "text": "4", "kind": "text" | "button", "id": "client message id"}
+
+``session`` is the simulated contact's address (a random id the browser keeps in
+localStorage); ``id`` makes a resent message idempotent. Outgoing messages become
+``{"text", "kind", "language", "step_id", "choices": [{"value", "label"}]}`` and the
+page draws ``choices`` as buttons.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bot.messages import Inbound, InboundKind, Outgoing
+
+CHANNEL = "simulator"
+MAX_TEXT_LENGTH = 2000  # a generous cap; SMS and Telegram allow far less in one message
+
+_SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_MESSAGE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,63}$")  # session:id fits 128
+
+
+class SimulatorPayloadError(ValueError):
+    """The simulator page sent something malformed. Resending it unchanged cannot help."""
+
+    retryable = False
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def parse_session(value: Any) -> str:
+    """A simulated contact's address: 8-64 letters, digits, '-' or '_'."""
+    if not isinstance(value, str) or not _SESSION_RE.fullmatch(value):
+        raise SimulatorPayloadError(
+            "session", "must be 8-64 letters, digits, '-' or '_' (reload the page for a new one)"
+        )
+    return value
+
+
+def parse_inbound(payload: Mapping[str, Any] | None) -> Inbound:
+    """Turn the JSON the simulator page posts into an ``Inbound``."""
+    if not isinstance(payload, Mapping):
+        raise SimulatorPayloadError("body", "expected a JSON object")
+    session = parse_session(payload.get("session"))
+    text = payload.get("text", "")
+    if not isinstance(text, str):
+        raise SimulatorPayloadError("text", "must be a string")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise SimulatorPayloadError("text", f"is longer than {MAX_TEXT_LENGTH} characters")
+    kind_value = payload.get("kind", "text")
+    if kind_value not in (InboundKind.TEXT.value, InboundKind.BUTTON.value):
+        raise SimulatorPayloadError("kind", "must be 'text' or 'button'")
+    kind = InboundKind(kind_value)
+    if kind is InboundKind.BUTTON and not text:
+        raise SimulatorPayloadError("text", "a button press must carry the option value")
+    message_id = payload.get("id")
+    provider_id: str | None = None
+    if message_id is not None:
+        if not isinstance(message_id, str) or not _MESSAGE_ID_RE.fullmatch(message_id):
+            raise SimulatorPayloadError("id", "must be 1-63 letters, digits, '-' or '_'")
+        # Provider ids are unique per channel; the session keeps two tabs apart.
+        provider_id = f"{session}:{message_id}"
+    return Inbound(
+        channel=CHANNEL,
+        address=session,
+        text=text,
+        kind=kind,
+        provider_id=provider_id,
+    )
+
+
+def render(message: Outgoing) -> dict[str, Any]:
+    """One outgoing message as the simulator page draws it."""
+    return {
+        "text": message.text,
+        "kind": message.kind.value,
+        "language": message.language,
+        "step_id": message.step_id,
+        "choices": [{"value": c.value, "label": c.label} for c in message.choices],
+    }
+
+
+def render_all(messages: Iterable[Outgoing]) -> list[dict[str, Any]]:
+    return [render(message) for message in messages]

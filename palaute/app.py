@@ -1,0 +1,89 @@
+"""The Flask app factory: ``create_app(test_config=None)``.
+
+Gunicorn runs it as ``gunicorn "palaute.app:create_app()"`` (see Procfile); ``palaute
+serve`` does the same in-process. Nothing connects at import time: the database engine
+is made here and connects on first use.
+
+``test_config`` (a mapping) may hold:
+
+- ``SETTINGS``: a ``palaute.config.Settings`` to use instead of reading the environment;
+- any setting by its environment name (``DATABASE_URL``, ``FLOWS_DIR``...), overriding it;
+- ``CLOCK``: a callable returning an aware UTC ``datetime`` (defaults to the real clock);
+- ``WARM_UP``: build language detectors in a background thread (default: not when testing);
+- any Flask config key (``TESTING``...).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, redirect, url_for
+
+from palaute.clock_time import utcnow
+from palaute.config import Settings
+from palaute.services import build_services
+from palaute.web import EXTENSION_KEY
+
+
+def load_settings(test_config: Mapping[str, Any] | None) -> Settings:
+    config = dict(test_config or {})
+    given = config.pop("SETTINGS", None)
+    settings = given if isinstance(given, Settings) else Settings()
+    overrides = {
+        name: config[key]
+        for key in config
+        if (name := key.lower()) in Settings.model_fields and key.isupper()
+    }
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    return settings
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    settings = load_settings(test_config)
+    logging.basicConfig(level=settings.log_level.upper())
+
+    app = Flask(__name__)
+    app.config.from_mapping(
+        SECRET_KEY=settings.secret_key,
+        CLOCK=utcnow,
+    )
+    if test_config:
+        app.config.update({k: v for k, v in test_config.items() if k != "SETTINGS"})
+    app.config.setdefault("WARM_UP", not app.testing)
+
+    if settings.trust_forwarded_headers:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
+
+    services = build_services(settings)
+    app.extensions[EXTENSION_KEY] = services
+    register_blueprints(app)
+    app.add_url_rule("/", "index", _index)
+
+    if app.config["WARM_UP"]:
+        services.warm_up_in_background()
+    return app
+
+
+def _index() -> Response:
+    """The front door: staff trying palaute land on the simulator."""
+    return redirect(url_for("simulator.page"))
+
+
+def register_blueprints(app: Flask) -> None:
+    """Every surface of the app. Channel webhooks add their blueprint here, one line each."""
+    from palaute.web.api import bp as api_bp
+    from palaute.web.health import bp as health_bp
+    from palaute.web.simulator import bp as simulator_bp
+    from palaute.web.telegram_webhook import bp as telegram_bp
+    from palaute.web.twilio_webhooks import bp as twilio_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(simulator_bp)
+    app.register_blueprint(telegram_bp)
+    app.register_blueprint(twilio_bp)

@@ -1,0 +1,90 @@
+"""``palaute serve``: run the web app (webhooks, /simulator, /healthz)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+def _gunicorn_application(app: Flask, options: dict[str, Any]) -> Any:
+    from gunicorn.app.base import BaseApplication
+
+    class PalauteGunicorn(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Flask:
+            return app
+
+    return PalauteGunicorn()
+
+
+def _services(worker: Any) -> Any:
+    from palaute.web import EXTENSION_KEY
+
+    return worker.app.load().extensions[EXTENSION_KEY]
+
+
+def _post_fork(_server: Any, worker: Any) -> None:
+    # The app was built in the master (preload): never share its connection pool.
+    _services(worker).db.dispose(close=False)
+
+
+def _post_worker_init(worker: Any) -> None:
+    _services(worker).warm_up_in_background()
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers", default=2, show_default=True, type=click.IntRange(1), help="Gunicorn processes."
+)
+@click.option(
+    "--threads", default=4, show_default=True, type=click.IntRange(1), help="Threads per process."
+)
+@click.option(
+    "--dev",
+    is_flag=True,
+    help="Use Werkzeug's development server (one process, threaded) instead of gunicorn.",
+)
+def serve(host: str, port: int, workers: int, threads: int, dev: bool) -> None:
+    """Run the web app: webhooks, the /simulator page and /healthz.
+
+    Runs gunicorn (gthread workers; the app is built once in the master so bad flows or a
+    bad DATABASE_URL stop it at once). --dev runs Werkzeug's development server instead.
+    In production the Procfile runs gunicorn directly: web: gunicorn "palaute.app:create_app()".
+    Run `palaute db upgrade` first.
+    """
+    from palaute.app import create_app
+
+    app = create_app({"WARM_UP": dev})
+    where = f"http://{host}:{port}"
+    if dev:
+        click.echo(f"palaute (Werkzeug development server) on {where}/simulator", err=True)
+        app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+        return
+    click.echo(
+        f"palaute (gunicorn, {workers} workers x {threads} threads) on {where}/simulator", err=True
+    )
+    _gunicorn_application(
+        app,
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            "preload_app": True,
+            "post_fork": _post_fork,
+            "post_worker_init": _post_worker_init,
+            "accesslog": "-",
+            "errorlog": "-",
+            "timeout": 30,
+            "graceful_timeout": 10,
+        },
+    ).run()

@@ -1,0 +1,394 @@
+"""The browser chat simulator: ``/simulator`` and its small JSON API.
+
+Every browser is one simulated contact on the ``simulator`` channel (its address is a
+random session id kept in localStorage). Messages go through the same
+``ConversationService`` and storage as SMS and Telegram, with every reply returned inline.
+
+    GET  /simulator?ui=fi|sv|en         the page (staff UI language; else Accept-Language)
+    GET  /simulator/api/flows?ui=fi     flows with titles in the UI language
+    POST /simulator/api/start           {"session", "flow", "language"}
+    POST /simulator/api/message         {"session", "text", "kind": "text"|"button", "id"}
+    GET  /simulator/api/transcript?session=...
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, render_template, request, url_for
+from werkzeug.exceptions import BadRequest, HTTPException
+
+from bot.flow import Flow
+from channels import simulator as channel
+from palaute.web import now, services
+from storage.errors import StorageError
+from storage.shapes import Direction
+
+bp = Blueprint("simulator", __name__, url_prefix="/simulator")
+
+UI_LANGUAGES = ("fi", "sv", "en")
+DEFAULT_UI = "fi"
+
+# Each language by its own name, as people look for it in a list.
+LANGUAGE_NAMES = {
+    "fi": "suomi",
+    "sv": "svenska",
+    "en": "English",
+    "se": "davvisámegiella",
+    "et": "eesti",
+    "ru": "русский",
+    "uk": "українська",
+    "ar": "العربية",
+    "so": "Soomaali",
+    "de": "Deutsch",
+    "fr": "français",
+    "es": "español",
+    "fa": "فارسی",
+    "ku": "Kurdî",
+    "sq": "shqip",
+    "vi": "Tiếng Việt",
+    "zh": "中文",
+    "th": "ไทย",
+    "tr": "Türkçe",
+    "pl": "polski",
+}
+
+UI_TEXTS: dict[str, dict[str, str]] = {
+    "fi": {
+        "title": "Keskustelusimulaattori",
+        "ui_language": "Käyttöliittymän kieli",
+        "skip_to_chat": "Siirry keskusteluun",
+        "setup_heading": "Valitse kysely",
+        "flow": "Kysely",
+        "language": "Kysymysten kieli",
+        "start": "Aloita",
+        "no_flows": "Kyselyitä ei löytynyt. Lisää YAML-kysely kansioon",
+        "contact_hint": "Simuloitu yhteystieto tässä selaimessa:",
+        "new_contact": "Uusi yhteystieto",
+        "chat_heading": "Keskustelu",
+        "start_over": "Aloita alusta",
+        "conversation": "Keskustelu botin kanssa",
+        "empty_chat": "Valitse kysely ja kieli ja paina Aloita, tai kirjoita aloitussana "
+        "kuten tekstiviestissä.",
+        "answer_options": "Vastausvaihtoehdot",
+        "your_message": "Viestisi",
+        "type_reply": "Kirjoita vastaus…",
+        "send": "Lähetä",
+        "stored_heading": "Tallennetut vastaukset",
+        "step": "Kysymys",
+        "value": "Arvo",
+        "raw": "Lähetetty teksti",
+        "no_answers": "Ei vielä vastauksia.",
+        "noscript": "Simulaattori tarvitsee JavaScriptin.",
+        "bot": "Botti",
+        "you": "Sinä",
+        "skipped": "ohitettu",
+        "truncated": "(lyhennetty)",
+        "status_active": "käynnissä",
+        "status_completed": "valmis",
+        "status_expired": "vanhentunut",
+        "status_ended": "päättynyt",
+        "completed_note": "Kysely on valmis. Vastaukset on tallennettu.",
+        "closed_note": "Kysely päättyi kesken.",
+        "closed_note_expired": "Kysely vanhentui ennen kuin se valmistui.",
+        "closed_note_ended": "Kysely päättyi ennen kuin se valmistui.",
+        "error_network": "Palvelimeen ei saatu yhteyttä. Yritä uudelleen.",
+        "error_server": "Palvelin ei pystynyt käsittelemään viestiä",
+    },
+    "sv": {
+        "title": "Chattsimulator",
+        "ui_language": "Gränssnittets språk",
+        "skip_to_chat": "Gå till chatten",
+        "setup_heading": "Välj enkät",
+        "flow": "Enkät",
+        "language": "Frågornas språk",
+        "start": "Starta",
+        "no_flows": "Inga enkäter hittades. Lägg en YAML-enkät i mappen",
+        "contact_hint": "Simulerad kontakt i den här webbläsaren:",
+        "new_contact": "Ny kontakt",
+        "chat_heading": "Chatt",
+        "start_over": "Börja om",
+        "conversation": "Chatt med boten",
+        "empty_chat": "Välj enkät och språk och tryck på Starta, eller skriv ett startord "
+        "som i ett sms.",
+        "answer_options": "Svarsalternativ",
+        "your_message": "Ditt meddelande",
+        "type_reply": "Skriv ett svar…",
+        "send": "Skicka",
+        "stored_heading": "Sparade svar",
+        "step": "Fråga",
+        "value": "Värde",
+        "raw": "Skickad text",
+        "no_answers": "Inga svar ännu.",
+        "noscript": "Simulatorn behöver JavaScript.",
+        "bot": "Bot",
+        "you": "Du",
+        "skipped": "hoppades över",
+        "truncated": "(förkortad)",
+        "status_active": "pågår",
+        "status_completed": "klar",
+        "status_expired": "gick ut",
+        "status_ended": "avslutad",
+        "completed_note": "Enkäten är klar. Svaren har sparats.",
+        "closed_note": "Enkäten avslutades innan den blev klar.",
+        "closed_note_expired": "Enkäten gick ut innan den blev klar.",
+        "closed_note_ended": "Enkäten avslutades innan den blev klar.",
+        "error_network": "Kunde inte nå servern. Försök igen.",
+        "error_server": "Servern kunde inte behandla meddelandet",
+    },
+    "en": {
+        "title": "Chat simulator",
+        "ui_language": "Interface language",
+        "skip_to_chat": "Skip to the chat",
+        "setup_heading": "Choose a survey",
+        "flow": "Survey",
+        "language": "Survey language",
+        "start": "Start",
+        "no_flows": "No surveys found. Add a YAML flow to the folder",
+        "contact_hint": "Simulated contact in this browser:",
+        "new_contact": "New contact",
+        "chat_heading": "Chat",
+        "start_over": "Start over",
+        "conversation": "Chat with the bot",
+        "empty_chat": "Choose a survey and a language, then press Start, or type a start "
+        "keyword as in a text message.",
+        "answer_options": "Answer options",
+        "your_message": "Your message",
+        "type_reply": "Type a reply…",
+        "send": "Send",
+        "stored_heading": "Stored answers",
+        "step": "Question",
+        "value": "Value",
+        "raw": "Text sent",
+        "no_answers": "No answers yet.",
+        "noscript": "The simulator needs JavaScript.",
+        "bot": "Bot",
+        "you": "You",
+        "skipped": "skipped",
+        "truncated": "(shortened)",
+        "status_active": "in progress",
+        "status_completed": "completed",
+        "status_expired": "expired",
+        "status_ended": "ended",
+        "completed_note": "The survey is complete. The answers are stored.",
+        "closed_note": "The survey closed before it was complete.",
+        "closed_note_expired": "The survey expired before it was complete.",
+        "closed_note_ended": "The survey ended before it was complete.",
+        "error_network": "Could not reach the server. Try again.",
+        "error_server": "The server could not handle the message",
+    },
+}
+
+
+class ApiError(Exception):
+    """A request the simulator API refuses, with the HTTP status and a readable reason."""
+
+    def __init__(self, status: int, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retryable = retryable
+
+
+def ui_language() -> str:
+    asked = request.args.get("ui", "")
+    if asked in UI_LANGUAGES:
+        return asked
+    return request.accept_languages.best_match(UI_LANGUAGES) or DEFAULT_UI
+
+
+def language_name(code: str) -> str:
+    return LANGUAGE_NAMES.get(code, code)
+
+
+def flow_view(flow: Flow, ui: str) -> dict[str, Any]:
+    return {
+        "id": flow.id,
+        "title": flow.text(flow.title, ui),
+        "default_language": flow.default_language,
+        "languages": [{"code": code, "name": language_name(code)} for code in flow.languages],
+    }
+
+
+def flow_views(ui: str) -> list[dict[str, Any]]:
+    flows = sorted(services().catalogue.all(), key=lambda flow: flow.text(flow.title, ui).lower())
+    return [flow_view(flow, ui) for flow in flows]
+
+
+@bp.errorhandler(ApiError)
+def _api_error(error: ApiError) -> tuple[Any, int]:
+    return jsonify(error=error.message, retryable=error.retryable), error.status
+
+
+@bp.errorhandler(channel.SimulatorPayloadError)
+def _payload_error(error: channel.SimulatorPayloadError) -> tuple[Any, int]:
+    return jsonify(error=str(error), field=error.field, retryable=False), 400
+
+
+@bp.errorhandler(StorageError)
+def _storage_error(error: StorageError) -> tuple[Any, int]:
+    return jsonify(error=str(error), retryable=error.retryable), 503 if error.retryable else 500
+
+
+@bp.app_errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> Any:
+    """JSON errors for the API (404/405 happen before routing, hence app-wide)."""
+    if not request.path.startswith("/simulator/api/"):
+        return error  # every other surface keeps Flask's own error pages
+    return jsonify(error=error.description, retryable=False), error.code or 500
+
+
+@bp.get("/")
+@bp.get("")  # registered first: url_for gives /simulator
+def page() -> str:
+    ui = ui_language()
+    flows = flow_views(ui)
+    container = services()
+    page_data = {
+        "ui": ui,
+        "flows": flows,
+        "t": UI_TEXTS[ui],
+        "api": {
+            "start": url_for("simulator.api_start"),
+            "message": url_for("simulator.api_message"),
+            "transcript": url_for("simulator.api_transcript"),
+        },
+    }
+    return render_template(
+        "simulator.html",
+        ui=ui,
+        t=UI_TEXTS[ui],
+        ui_languages=[(code, LANGUAGE_NAMES[code]) for code in UI_LANGUAGES],
+        flows=flows,
+        flows_dir=container.settings.flows_dir,
+        organisation=container.settings.organisation_name,
+        max_text_length=channel.MAX_TEXT_LENGTH,
+        page_data=page_data,
+    )
+
+
+@bp.get("/api/flows")
+def api_flows() -> Any:
+    return jsonify(flows=flow_views(ui_language()))
+
+
+def _json_body() -> dict[str, Any]:
+    if not request.is_json:
+        raise ApiError(415, "send the request as JSON (Content-Type: application/json)")
+    try:
+        body = request.get_json()
+    except BadRequest as error:
+        raise ApiError(400, "the request body is not valid JSON") from error
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    return body
+
+
+@bp.post("/api/start")
+def api_start() -> Any:
+    body = _json_body()
+    session = channel.parse_session(body.get("session"))
+    container = services()
+    flow_id = body.get("flow")
+    flow = container.catalogue.get(flow_id) if isinstance(flow_id, str) else None
+    if flow is None:
+        known = ", ".join(sorted(f.id for f in container.catalogue.all())) or "none"
+        raise ApiError(404, f"unknown flow {flow_id!r}; known flows: {known}")
+    language = body.get("language") or flow.default_language
+    if language not in flow.languages:
+        raise ApiError(
+            400,
+            f"flow {flow.id!r} has no language {language!r}; "
+            f"choose one of {', '.join(flow.languages)}",
+        )
+    result = container.conversations.start(
+        channel.CHANNEL, session, flow.id, now=now(), language=language, inline_limit=None
+    )
+    return jsonify(
+        messages=channel.render_all(result.replies),
+        duplicate=result.duplicate,
+        run=transcript_view(session)["run"],
+    )
+
+
+@bp.post("/api/message")
+def api_message() -> Any:
+    inbound = channel.parse_inbound(_json_body())
+    container = services()
+    result = container.conversations.handle(inbound, now(), inline_limit=None)
+    return jsonify(
+        messages=channel.render_all(result.replies),
+        duplicate=result.duplicate,
+        run=transcript_view(inbound.address)["run"],
+    )
+
+
+@bp.get("/api/transcript")
+def api_transcript() -> Any:
+    session = channel.parse_session(request.args.get("session"))
+    return jsonify(transcript_view(session))
+
+
+TRANSCRIPT_LIMIT = 200  # messages shown after a reload
+
+
+def transcript_view(session: str) -> dict[str, Any]:
+    """The latest run of a simulated contact: its messages, status and stored answers."""
+    container = services()
+    transcript = container.conversations.transcript(
+        channel.CHANNEL, session, limit=TRANSCRIPT_LIMIT
+    )
+    run = transcript.run
+    if run is None:
+        return {"messages": [], "run": None}
+    # Only the latest run's conversation (a "start over" begins a fresh chat on the page).
+    first = min((m.id for m in transcript.messages if m.run_id == run.id), default=None)
+    messages: list[dict[str, Any]] = []
+    labels: dict[str, str] = {}
+    for logged in transcript.messages:
+        if first is None or logged.id < first:
+            continue
+        if logged.direction is Direction.OUT:
+            labels = dict(logged.choices)
+            messages.append(
+                {
+                    "direction": "out",
+                    "text": logged.text,
+                    "kind": logged.kind,
+                    "choices": [{"value": v, "label": label} for v, label in logged.choices],
+                }
+            )
+        else:
+            shown = labels.get(logged.text, logged.text) if logged.kind == "button" else None
+            messages.append({"direction": "in", "text": shown or logged.text, "kind": logged.kind})
+    flow = container.catalogue.get(run.flow_id)
+    view = {
+        "id": run.id,
+        "flow_id": run.flow_id,
+        "flow_title": flow.text(flow.title, run.language) if flow else run.flow_id,
+        "flow_version": run.flow_version,
+        "language": run.language,
+        "status": run.status.value,
+        "current_step": run.current_step,
+        "service_point": run.service_point,
+        "answers": [
+            {
+                "step_id": answer.step_id,
+                "question": _question(flow, answer.step_id, run.language),
+                "value": answer.value,
+                "raw_text": answer.raw_text,
+                "language": answer.language,
+                "skipped": answer.skipped,
+                "truncated": answer.truncated,
+                "answered_at": answer.answered_at.isoformat(),
+            }
+            for answer in transcript.answers
+        ],
+    }
+    return {"messages": messages, "run": view}
+
+
+def _question(flow: Flow | None, step_id: str, language: str) -> str | None:
+    if flow is None or not flow.has_step(step_id):
+        return None
+    return flow.text(flow.step(step_id).text, language)

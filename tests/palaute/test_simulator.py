@@ -1,0 +1,270 @@
+"""The /simulator page and its JSON API, through the real service and database."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.palaute.simulator_support import Clock, close_app, make_app, stored_answers
+
+SESSION = "a1b2c3d4e5f60718"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path: Path, clock: Clock) -> Iterator[Flask]:
+    made = make_app(db_url, tmp_path / "flows", clock)
+    yield made
+    close_app(made)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def page_data(html: str) -> dict[str, Any]:
+    found = re.search(r'<script type="application/json" id="simulator-data">(.*?)</script>', html)
+    assert found, "the page embeds its data"
+    data: dict[str, Any] = json.loads(found.group(1))
+    return data
+
+
+def start(client: FlaskClient, flow: str, language: str, session: str = SESSION) -> Any:
+    response = client.post(
+        "/simulator/api/start", json={"session": session, "flow": flow, "language": language}
+    )
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def send(client: FlaskClient, text: str, kind: str = "text", msg_id: str | None = None) -> Any:
+    body = {"session": SESSION, "text": text, "kind": kind}
+    if msg_id is not None:
+        body["id"] = msg_id
+    response = client.post("/simulator/api/message", json=body)
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def texts(result: Any) -> list[str]:
+    return [message["text"] for message in result["messages"]]
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)  # page rendering only
+def test_the_page_lists_flows_and_their_languages_in_the_chosen_ui_language(
+    client: FlaskClient,
+) -> None:
+    swedish = client.get("/simulator?ui=sv")
+    assert swedish.status_code == 200
+    html = swedish.get_data(as_text=True)
+    assert '<html lang="sv">' in html
+    assert ">Starta</button>" in html
+    assert "Bibliotekets testenkät" in html
+    data = page_data(html)
+    assert data["ui"] == "sv"
+    flows = {flow["id"]: flow for flow in data["flows"]}
+    assert flows["sim-test"]["title"] == "Bibliotekets testenkät"
+    assert [lang["code"] for lang in flows["sim-test"]["languages"]] == ["fi", "sv", "en"]
+    assert [lang["name"] for lang in flows["sim-test"]["languages"]] == [
+        "suomi",
+        "svenska",
+        "English",
+    ]
+    # A flow without Swedish falls back to its default language for the title.
+    assert flows["quick-poll"]["title"] == "Quick poll"
+    assert flows["quick-poll"]["default_language"] == "en"
+
+    english = client.get("/simulator", headers={"Accept-Language": "en-GB,en;q=0.8"})
+    assert "Library test survey" in english.get_data(as_text=True)
+    assert page_data(english.get_data(as_text=True))["t"]["start"] == "Start"
+
+    api = client.get("/simulator/api/flows?ui=en").json
+    assert [(f["id"], f["title"]) for f in api["flows"]] == [
+        ("sim-test", "Library test survey"),
+        ("quick-poll", "Quick poll"),
+    ]
+
+    default = client.get("/simulator")
+    assert page_data(default.get_data(as_text=True))["ui"] == "fi"
+    assert "Kirjaston testikysely" in default.get_data(as_text=True)
+
+
+def test_a_whole_survey_is_answered_and_stored(client: FlaskClient, db_url: str) -> None:
+    started = start(client, "sim-test", "sv")
+    assert texts(started) == ["Hej! Tre korta frågor.", "Hur gick ditt besök? Svara 1–5."]
+    assert [c["value"] for c in started["messages"][1]["choices"]] == ["1", "2", "3", "4", "5"]
+    assert started["run"]["status"] == "active"
+    assert started["run"]["current_step"] == "overall"
+    assert started["run"]["answers"] == []
+
+    low = send(client, "2", kind="button", msg_id="m1")
+    assert texts(low) == ["Vad gick fel?"]
+    assert low["messages"][0]["choices"] == []
+
+    comment = send(client, "Lång kö", msg_id="m2")
+    assert texts(comment) == ["Kommer du igen?"]
+    assert {c["label"] for c in comment["messages"][0]["choices"]} == {"Ja", "Nej"}
+
+    done = send(client, "nej", msg_id="m3")  # typed, not tapped
+    assert texts(done) == ["Tack för dina svar!"]
+    run = done["run"]
+    assert run["status"] == "completed"
+    assert run["flow_title"] == "Bibliotekets testenkät"
+    assert [(a["step_id"], a["value"], a["raw_text"]) for a in run["answers"]] == [
+        ("overall", 2, "2"),
+        ("went_wrong", "Lång kö", "Lång kö"),
+        ("again", "no", "nej"),
+    ]
+    assert run["answers"][0]["question"] == "Hur gick ditt besök? Svara 1–5."
+
+    assert stored_answers(db_url) == [
+        ("simulator", "sim-test", "overall", 2, None, "2", "sv", False),
+        ("simulator", "sim-test", "went_wrong", None, "Lång kö", "Lång kö", "sv", False),
+        ("simulator", "sim-test", "again", None, "no", "nej", "sv", False),
+    ]  # fmt: skip
+
+
+def test_a_reload_shows_the_latest_run_with_button_labels(client: FlaskClient) -> None:
+    start(client, "sim-test", "fi")
+    send(client, "5", kind="button")
+    send(client, "Hiljainen lukusali")
+    send(client, "yes", kind="button")
+
+    transcript = client.get(f"/simulator/api/transcript?session={SESSION}").json
+    assert [(m["direction"], m["text"]) for m in transcript["messages"]] == [
+        ("out", "Hei! Kolme lyhyttä kysymystä."),
+        ("out", "Miten käyntisi onnistui? Vastaa 1–5."),
+        ("in", "5"),
+        ("out", "Mistä pidit?"),
+        ("in", "Hiljainen lukusali"),
+        ("out", "Tuletko uudelleen?"),
+        ("in", "Kyllä"),  # the tapped button's label, as the citizen saw it
+        ("out", "Kiitos vastauksistasi!"),
+    ]
+    assert transcript["run"]["status"] == "completed"
+
+    unknown = client.get("/simulator/api/transcript?session=nobody-here-yet").json
+    assert unknown == {"messages": [], "run": None}
+
+
+def test_start_over_begins_a_new_run_and_keeps_the_old_answers(
+    client: FlaskClient, db_url: str
+) -> None:
+    start(client, "sim-test", "en")
+    send(client, "4")
+    again = start(client, "sim-test", "en")
+    assert texts(again)[-1] == "How was your visit? Reply 1–5."
+    assert again["run"]["answers"] == []
+    assert again["run"]["status"] == "active"
+    transcript = client.get(f"/simulator/api/transcript?session={SESSION}").json
+    assert [m["text"] for m in transcript["messages"]] == [
+        "Hi! Three short questions.",
+        "How was your visit? Reply 1–5.",
+    ]
+    assert [row[2:4] for row in stored_answers(db_url)] == [("overall", 4)]
+
+
+def test_each_browser_session_is_its_own_contact(client: FlaskClient) -> None:
+    start(client, "sim-test", "fi", session="first-browser-0001")
+    start(client, "quick-poll", "en", session="other-browser-0002")
+    reply = client.post(
+        "/simulator/api/message",
+        json={"session": "first-browser-0001", "text": "3", "kind": "button"},
+    ).json
+    assert texts(reply) == ["Mistä pidit?"]
+    other = client.get("/simulator/api/transcript?session=other-browser-0002").json
+    assert other["run"]["flow_id"] == "quick-poll"
+    assert other["run"]["answers"] == []
+
+
+def test_a_resent_message_is_answered_again_but_stored_once(
+    client: FlaskClient, db_url: str
+) -> None:
+    start(client, "sim-test", "fi")
+    first = send(client, "4", kind="button", msg_id="same-id")
+    second = send(client, "4", kind="button", msg_id="same-id")
+    assert first["duplicate"] is False
+    assert second["duplicate"] is True
+    assert texts(second) == texts(first) == ["Mistä pidit?"]
+    assert [row[2:4] for row in stored_answers(db_url)] == [("overall", 4)]
+
+
+def test_a_run_left_too_long_is_closed_as_incomplete(client: FlaskClient, clock: Clock) -> None:
+    start(client, "sim-test", "fi")
+    send(client, "4")
+    clock.advance(timedelta(hours=25))
+    late = send(client, "Kiva paikka")
+    assert late["run"]["status"] != "active"
+    assert [a["step_id"] for a in late["run"]["answers"]] == ["overall"]
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)  # validation only
+@pytest.mark.parametrize(
+    ("body", "status", "problem"),
+    [
+        ({"session": "short", "text": "4"}, 400, "session"),
+        ({"session": SESSION, "text": 4}, 400, "text"),
+        ({"session": SESSION, "text": "x" * 2001}, 400, "text"),
+        ({"session": SESSION, "text": "4", "kind": "photo"}, 400, "kind"),
+        ({"session": SESSION, "text": "", "kind": "button"}, 400, "text"),
+        ({"session": SESSION, "text": "4", "id": "no spaces please"}, 400, "id"),
+        (["not", "an", "object"], 400, "JSON object"),
+    ],
+)
+def test_malformed_messages_are_refused_with_the_reason(
+    client: FlaskClient, db_url: str, body: Any, status: int, problem: str
+) -> None:
+    response = client.post("/simulator/api/message", json=body)
+    assert response.status_code == status
+    assert problem in response.json["error"]
+    assert response.json["retryable"] is False
+    assert stored_answers(db_url) == []
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)  # validation only
+def test_bad_start_requests_say_what_to_do(client: FlaskClient) -> None:
+    unknown = client.post(
+        "/simulator/api/start", json={"session": SESSION, "flow": "nope", "language": "fi"}
+    )
+    assert unknown.status_code == 404
+    assert "quick-poll, sim-test" in unknown.json["error"]
+
+    language = client.post(
+        "/simulator/api/start", json={"session": SESSION, "flow": "quick-poll", "language": "sv"}
+    )
+    assert language.status_code == 400
+    assert "choose one of en, fi" in language.json["error"]
+
+    not_json = client.post("/simulator/api/start", data="flow=sim-test")
+    assert not_json.status_code == 415
+
+    wrong_method = client.get("/simulator/api/start")
+    assert wrong_method.status_code == 405
+    assert "error" in wrong_method.json
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_an_unmigrated_database_is_reported_to_the_page(empty_db_url: str, tmp_path: Path) -> None:
+    app = make_app(empty_db_url, tmp_path / "flows")
+    try:
+        response = app.test_client().post(
+            "/simulator/api/start", json={"session": SESSION, "flow": "sim-test", "language": "fi"}
+        )
+    finally:
+        close_app(app)
+    assert response.status_code == 500
+    assert "palaute db upgrade" in response.json["error"]
+    assert response.json["retryable"] is False
