@@ -1,0 +1,414 @@
+"""The SMS outbox worker: sends queued outbound SMS through Twilio, one rate slot at a time.
+
+Every outbound message is already stored (``storage.messages``) before anything is sent.
+A worker:
+
+1. claims due ``sms`` rows (``storage.outbox.claim_due``: a lease, safe with many workers);
+2. per message, in one short transaction: re-checks the contact (opted out or unreachable
+   -> ``skipped``), reserves the sender's next rate slot (``storage.sms.reserve_slot``,
+   shared by every worker through the database) and writes an open send attempt;
+3. waits for the slot and calls Twilio (``channels.twilio_sms.TwilioSender``);
+4. records the outcome: ``sent`` with the MessageSid; or a retry at
+   ``now + back-off`` (exponential, jittered, never earlier than ``Retry-After``); or
+   ``failed`` for permanent errors, marking the contact opted out (21610) or unreachable
+   (21211/21614/30003/30005/30006).
+
+A worker that dies between Twilio's answer and step 4 leaves the attempt open and the
+row ``sending``. When the lease runs out another worker reclaims it and first asks
+Twilio (Messages list) whether the message exists: if so it records that sid (attempt
+``found``), otherwise it marks the old attempt ``lost`` and sends. Status callbacks
+carry the message id in their URL, so they also attach a sid that was never recorded.
+
+``palaute outbox run`` runs the loop; ``run_due(services)`` is the hook ``palaute clock``
+calls each tick.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+
+from channels.twilio_sms import (
+    CHANNEL,
+    ContactEffect,
+    PermanentSendError,
+    SendError,
+    TwilioSender,
+)
+from palaute.clock_time import utcnow
+from palaute.config import Settings
+from storage import outbox as outbox_repo
+from storage import sms as sms_repo
+from storage.contacts import ContactStore
+from storage.db import transaction
+from storage.errors import StorageError
+from storage.shapes import OutboxMessage
+from storage.sms import AttemptOutcome
+
+if TYPE_CHECKING:
+    from palaute.services import Services
+
+log = logging.getLogger(__name__)
+
+STATUS_PATH = "/webhooks/twilio/status"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base: timedelta = timedelta(seconds=5)
+    cap: timedelta = timedelta(hours=1)
+    max_attempts: int = 8
+
+    def delay(self, attempts: int, retry_after: float | None, rng: random.Random) -> timedelta:
+        """Exponential back-off with jitter (half fixed, half random), at least Retry-After."""
+        exponential = min(self.cap.total_seconds(), self.base.total_seconds() * 2 ** (attempts - 1))
+        jittered = exponential / 2 + rng.uniform(0, exponential / 2)
+        return timedelta(seconds=max(jittered, retry_after or 0.0))
+
+
+@dataclass
+class OutboxReport:
+    claimed: int = 0
+    sent: int = 0
+    found: int = 0  # lost sends found at Twilio and recorded
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: OutboxReport) -> None:
+        for name in ("claimed", "sent", "found", "retried", "failed", "skipped"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors)
+
+    def __str__(self) -> str:
+        return (
+            f"claimed {self.claimed}, sent {self.sent}, found {self.found}, "
+            f"retried {self.retried}, failed {self.failed}, skipped {self.skipped}"
+        )
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{random.randrange(16**6):06x}"
+
+
+class SmsOutbox:
+    """Sends due outbound SMS. Many of these may run at once (threads or processes)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        sender: TwilioSender,
+        contacts: ContactStore,
+        *,
+        rate_per_second: float = 1.0,
+        public_base_url: str | None = None,
+        worker_id: str | None = None,
+        policy: RetryPolicy | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if rate_per_second <= 0:
+            raise ValueError("SMS_RATE_PER_SECOND must be above 0 (e.g. 1 for a long code).")
+        self.engine = engine
+        self.sender = sender
+        self.contacts = contacts
+        self.interval = timedelta(seconds=1.0 / rate_per_second)
+        self.rate_per_second = rate_per_second
+        self.public_base_url = (public_base_url or "").rstrip("/") or None
+        self.worker_id = worker_id or default_worker_id()
+        self.policy = policy or RetryPolicy()
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def batch_size(self, limit: int) -> int:
+        """Claim no more than about 30 s of sending at this rate (the lease must cover it)."""
+        return max(1, min(limit, int(self.rate_per_second * 30) or 1))
+
+    def lease(self, count: int) -> timedelta:
+        return timedelta(seconds=60) + self.interval * count
+
+    def run_once(self, limit: int = 200) -> OutboxReport:
+        """Claim and send one batch of due messages."""
+        report = OutboxReport()
+        size = self.batch_size(limit)
+        with transaction(self.engine) as session:
+            claimed = outbox_repo.claim_due(
+                session,
+                self.clock(),
+                size,
+                self.worker_id,
+                self.lease(size),
+                contacts=self.contacts,
+                channels=[CHANNEL],
+            )
+        report.claimed = len(claimed)
+        for message in claimed:
+            try:
+                self._deliver(message, report)
+            except StorageError as error:
+                # Nothing of that step was written; the lease expires and it comes back.
+                log.error("outbox message %s: storage error %s", message.id, error)
+                report.errors.append(f"message {message.id}: {error}")
+        return report
+
+    def run_until_idle(self, limit: int = 200, max_batches: int = 1000) -> OutboxReport:
+        """Send batches until nothing is due (tests, `palaute outbox run --once`)."""
+        total = OutboxReport()
+        for _ in range(max_batches):
+            report = self.run_once(limit)
+            total.add(report)
+            if report.claimed == 0:
+                break
+        return total
+
+    # --- one message ---------------------------------------------------------------------
+
+    def status_callback(self, message_id: int) -> str | None:
+        if self.public_base_url is None:
+            return None
+        return f"{self.public_base_url}{STATUS_PATH}?m={message_id}"
+
+    def _deliver(self, message: OutboxMessage, report: OutboxReport) -> None:
+        now = self.clock()
+        with transaction(self.engine) as session:
+            contact = self.contacts.get(session, message.contact_id)
+            reason = None
+            if contact is None or contact.opted_out:
+                reason = "opted_out"
+            elif contact.unreachable_at is not None:
+                reason = "unreachable"
+            if reason is not None:
+                outbox_repo.mark_skipped(session, message.id, reason, now=now)
+                attempt = sms_repo.start_attempt(
+                    session, message.id, message.attempts, self.worker_id, now
+                )
+                sms_repo.finish_attempt(
+                    session, attempt, AttemptOutcome.SKIPPED, now, detail=reason
+                )
+                report.skipped += 1
+                return
+            unfinished = sms_repo.open_attempts(session, message.id)
+            slot = sms_repo.reserve_slot(session, self.sender.sender_key, now, self.interval)
+            attempt = sms_repo.start_attempt(
+                session, message.id, message.attempts, self.worker_id, now
+            )
+
+        if unfinished or message.reclaimed:
+            since = unfinished[0].started_at if unfinished else message.created_at
+            if self._recover(message, attempt, since - timedelta(minutes=1), unfinished, report):
+                return
+
+        wait = (slot - self.clock()).total_seconds()
+        if wait > 0:
+            self.sleep(wait)
+        try:
+            result = self.sender.send(
+                message.address, message.text, status_callback=self.status_callback(message.id)
+            )
+        except SendError as error:
+            self._failed(message, attempt, error, report)
+            return
+        now = self.clock()
+        with transaction(self.engine) as session:
+            outbox_repo.mark_sent(session, message.id, result.sid, now=now)
+            sms_repo.finish_attempt(
+                session, attempt, AttemptOutcome.SENT, now, provider_id=result.sid
+            )
+        report.sent += 1
+
+    def _recover(
+        self,
+        message: OutboxMessage,
+        attempt: int,
+        since: datetime,
+        unfinished: list[sms_repo.SendAttempt],
+        report: OutboxReport,
+    ) -> bool:
+        """An earlier send may have reached Twilio: look for it before sending again.
+
+        Returns True when the message was found (and recorded) or must wait for a retry.
+        """
+        try:
+            sid = self.sender.find_sent(message.address, message.text, since)
+        except SendError as error:
+            self._failed(message, attempt, error, report, checking=True)
+            return True
+        now = self.clock()
+        with transaction(self.engine) as session:
+            for old in unfinished:
+                outcome = AttemptOutcome.FOUND if sid else AttemptOutcome.LOST
+                detail = (
+                    f"found at Twilio by {self.worker_id} after the sender stopped"
+                    if sid
+                    else f"not at Twilio; resent by {self.worker_id}"
+                )
+                sms_repo.finish_attempt(
+                    session, old.id, outcome, now, provider_id=sid, detail=detail
+                )
+            if sid is None:
+                return False
+            outbox_repo.mark_sent(session, message.id, sid, now=now)
+            sms_repo.finish_attempt(
+                session,
+                attempt,
+                AttemptOutcome.FOUND,
+                now,
+                provider_id=sid,
+                detail="already accepted by Twilio; not sent again",
+            )
+        log.warning("outbox message %s: lost send found at Twilio as %s", message.id, sid)
+        report.found += 1
+        return True
+
+    def _failed(
+        self,
+        message: OutboxMessage,
+        attempt: int,
+        error: SendError,
+        report: OutboxReport,
+        *,
+        checking: bool = False,
+    ) -> None:
+        now = self.clock()
+        code = str(
+            error.code or error.http_status or ("unknown" if error.maybe_sent else "network")
+        )
+        detail = ("while checking for a lost send: " if checking else "") + error.describe()
+        give_up = isinstance(error, PermanentSendError) or (
+            message.attempts >= self.policy.max_attempts
+        )
+        with transaction(self.engine) as session:
+            if give_up:
+                outbox_repo.mark_failed(session, message.id, code, None, now=now)
+                report.failed += 1
+            else:
+                delay = self.policy.delay(message.attempts, error.retry_after, self.rng)
+                outbox_repo.mark_failed(session, message.id, code, now + delay, now=now)
+                report.retried += 1
+                if error.retry_after:
+                    sms_repo.push_slot(
+                        session,
+                        self.sender.sender_key,
+                        now + timedelta(seconds=error.retry_after),
+                        now,
+                    )
+            if error.maybe_sent and not give_up:
+                # Leave the attempt open: the retry first asks Twilio whether it arrived.
+                sms_repo.finish_attempt(
+                    session, attempt, AttemptOutcome.STARTED, now, error_code=code, detail=detail
+                )
+            else:
+                outcome = AttemptOutcome.FAILED if give_up else AttemptOutcome.RETRY
+                sms_repo.finish_attempt(
+                    session, attempt, outcome, now, error_code=code, detail=detail
+                )
+            apply_contact_effect(self.contacts, session, message.contact_id, error, now)
+        level = logging.ERROR if give_up else logging.WARNING
+        log.log(
+            level,
+            "outbox message %s: %s (%s)",
+            message.id,
+            detail,
+            "gave up" if give_up else "will retry",
+        )
+
+
+def apply_contact_effect(
+    contacts: ContactStore,
+    session: object,
+    contact_id: int,
+    error: SendError | None,
+    now: datetime,
+    *,
+    effect: ContactEffect | None = None,
+    code: int | None = None,
+) -> None:
+    """What a permanent Twilio error means for the person: opted out or unreachable."""
+    effect = effect or (error.contact_effect if error is not None else None)
+    code = code if code is not None else (error.code if error is not None else None)
+    if effect is None:
+        return
+    if effect is ContactEffect.OPTED_OUT:
+        found = contacts.get(session, contact_id)  # type: ignore[arg-type]
+        if found is not None and not found.opted_out:
+            contacts.record_opt(
+                session,  # type: ignore[arg-type]
+                contact_id,
+                action="out",
+                via="provider",
+                keyword=f"twilio error {code}",
+                now=now,
+            )
+        return
+    contacts.mark_unreachable(session, contact_id, f"{effect.value} ({code})", now)  # type: ignore[arg-type]
+
+
+# --- wiring ----------------------------------------------------------------------------------
+
+
+def build_twilio_sender(settings: Settings) -> TwilioSender | None:
+    """The Twilio sender for these settings, or None when Twilio is not configured."""
+    if not settings.twilio_account_sid or not settings.twilio_auth_token:
+        return None
+    if not settings.twilio_from_number and not settings.twilio_messaging_service_sid:
+        return None
+    return TwilioSender(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        from_number=settings.twilio_from_number,
+        messaging_service_sid=settings.twilio_messaging_service_sid,
+        base_url=settings.twilio_api_base_url,
+    )
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    log.warning(message)
+
+
+def build_sms_outbox(services: Services, **kwargs: Any) -> SmsOutbox | None:
+    """The SMS worker for the app's settings, or None when Twilio is not configured."""
+    settings = services.settings
+    sender = build_twilio_sender(settings)
+    if sender is None:
+        _warn_once(
+            "Twilio is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
+            "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID): queued SMS stay queued."
+        )
+        return None
+    if not settings.public_base_url:
+        _warn_once(
+            "PUBLIC_BASE_URL is not set: SMS are sent without a StatusCallback, so delivery "
+            "statuses (delivered/undelivered/failed) will not be recorded."
+        )
+    return SmsOutbox(
+        services.db,
+        sender,
+        services.conversations.contacts,
+        rate_per_second=settings.sms_rate_per_second,
+        public_base_url=settings.public_base_url,
+        **kwargs,
+    )
+
+
+def run_due(services: Services, limit: int | None = None) -> OutboxReport:
+    """The hook for ``palaute clock``: send one batch of due SMS (nothing if unconfigured)."""
+    worker = build_sms_outbox(services)
+    if worker is None:
+        return OutboxReport()
+    return worker.run_once(limit or services.settings.clock_batch_size)

@@ -1,0 +1,207 @@
+"""Twilio webhooks: inbound SMS and delivery status callbacks.
+
+    POST /webhooks/twilio/sms      an inbound SMS/MMS -> TwiML with the first reply
+    POST /webhooks/twilio/status   a status callback for a message we sent
+
+Both check ``X-Twilio-Signature`` over the public URL Twilio called (``PUBLIC_BASE_URL``,
+or trusted ``X-Forwarded-*`` headers, else the URL as seen). A missing or wrong signature
+gets 403 and changes nothing. ``TWILIO_SKIP_SIGNATURE_CHECK=true`` switches the check off
+for development only, and a warning is logged when the app starts.
+
+A redelivered MessageSid gets the same TwiML again and nothing is stored twice
+(``ConversationService.handle`` dedupes on it). The first reply travels in the TwiML
+response; further replies wait in the outbox for ``palaute outbox run``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, request
+from flask.blueprints import BlueprintSetupState
+
+from bot.language import language_for_phone
+from channels import twilio_sms as channel
+from palaute.outbox import apply_contact_effect
+from palaute.web import now, services
+from storage import outbox as outbox_repo
+from storage import sms as sms_repo
+from storage.db import transaction
+from storage.errors import StorageError
+from storage.shapes import MessageStatus
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("twilio", __name__, url_prefix="/webhooks/twilio")
+
+# Replies sent in the TwiML answer; the rest go through the outbox (ordered, rate limited).
+INLINE_REPLIES = 1
+
+# When something unexpected breaks, the citizen still gets a short, polite answer.
+SORRY = {
+    "fi": "Pahoittelut, viestisi käsittely epäonnistui. Yritä hetken päästä uudelleen.",
+    "sv": "Tyvärr kunde ditt meddelande inte behandlas. Försök igen om en stund.",
+    "en": "Sorry, we could not handle your message. Please try again in a moment.",
+}
+
+
+@bp.record_once
+def _warn_when_unsigned(state: BlueprintSetupState) -> None:
+    settings = state.app.extensions["palaute"].settings
+    if settings.twilio_skip_signature_check:
+        log.warning(
+            "TWILIO_SKIP_SIGNATURE_CHECK is on: Twilio webhooks are accepted WITHOUT a "
+            "signature check. Never use this in production."
+        )
+    elif not settings.twilio_auth_token:
+        log.warning("TWILIO_AUTH_TOKEN is not set: every Twilio webhook will be refused (403).")
+
+
+def _twiml(xml: str, status: int = 200) -> Response:
+    return Response(xml, status=status, mimetype="text/xml")
+
+
+def _text(body: str, status: int) -> Response:
+    return Response(body + "\n", status=status, mimetype="text/plain")
+
+
+def _signed() -> bool:
+    """True when the request carries Twilio's valid signature (or checks are off)."""
+    settings = services().settings
+    if settings.twilio_skip_signature_check:
+        return True
+    url = channel.public_url(
+        scheme=request.scheme,
+        host=request.host,
+        path=request.script_root + request.path,
+        query_string=request.query_string.decode("latin-1"),
+        headers=request.headers,
+        public_base_url=settings.public_base_url,
+        trust_forwarded_headers=settings.trust_forwarded_headers,
+    )
+    ok = channel.verify_signature(
+        settings.twilio_auth_token,
+        url,
+        request.form,
+        request.headers.get(channel.SIGNATURE_HEADER),
+        request.headers.get(channel.SIGNATURE_SETTINGS_HEADER),
+    )
+    if not ok:
+        log.warning(
+            "refused a Twilio webhook to %s: %s signature",
+            url,
+            "wrong" if request.headers.get(channel.SIGNATURE_HEADER) else "missing",
+        )
+    return ok
+
+
+def _unavailable(error: StorageError) -> Response:
+    log.warning("Twilio webhook: storage unavailable (%s); asking Twilio to retry", error)
+    response = _text("Temporarily unavailable, please retry.", 503)
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+@bp.post("/sms")
+def inbound_sms() -> Response:
+    if not _signed():
+        return _text("Invalid Twilio signature.", 403)
+    try:
+        inbound = channel.parse_inbound(request.form)
+    except channel.InvalidWebhook as error:
+        log.warning("Twilio inbound webhook rejected: %s", error)
+        return _text(f"Not a Twilio message: {error}", 400)
+    try:
+        result = services().conversations.handle(inbound, now(), inline_limit=INLINE_REPLIES)
+    except StorageError as error:
+        if error.retryable:
+            return _unavailable(error)
+        log.exception("Twilio inbound %s: storage failed", inbound.provider_id)
+        return _twiml(channel.render_twiml([_sorry(inbound.address)]))
+    except Exception:  # a bug must not leave the citizen without any answer
+        log.exception("Twilio inbound %s could not be handled", inbound.provider_id)
+        return _twiml(channel.render_twiml([_sorry(inbound.address)]))
+    return _twiml(channel.render_twiml(result.replies))
+
+
+def _sorry(address: str) -> str:
+    language = language_for_phone(address) or "fi"
+    return SORRY.get(language, SORRY["en"])
+
+
+@bp.post("/status")
+def status_callback() -> Response:
+    if not _signed():
+        return _text("Invalid Twilio signature.", 403)
+    try:
+        update = channel.parse_status(request.form)
+    except channel.InvalidWebhook as error:
+        return _text(f"Not a Twilio status callback: {error}", 400)
+    except channel.IgnoredStatus as error:
+        log.info("Twilio status callback ignored: %s", error)
+        return _text("ignored", 200)
+    message_id = _message_id(request.args.get("m"))
+    try:
+        outcome = apply_status(update, message_id)
+    except StorageError as error:
+        if error.retryable:
+            return _unavailable(error)
+        raise
+    return _text(outcome, 200)
+
+
+def _message_id(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isdigit() else None
+
+
+def apply_status(update: channel.StatusUpdate, message_id: int | None) -> str:
+    """Record a status callback; returns what happened (updated/stale/unknown/attached)."""
+    container = services()
+    at = now()
+    error_code = str(update.error_code) if update.error_code is not None else None
+    with transaction(container.db) as session:
+        result = outbox_repo.update_status_by_provider_id(
+            session, channel.CHANNEL, update.sid, MessageStatus(update.status), error_code, now=at
+        )
+        outcome: Any = result.value
+        # The sender died before recording the sid: the callback URL names the message.
+        if (
+            result is outbox_repo.StatusUpdate.UNKNOWN
+            and message_id is not None
+            and sms_repo.attach_provider_id(
+                session, message_id, channel.CHANNEL, update.sid, now=at
+            )
+        ):
+            log.warning(
+                "message %s: MessageSid %s attached from a status callback (its send "
+                "was never recorded)",
+                message_id,
+                update.sid,
+            )
+            outbox_repo.update_status_by_provider_id(
+                session,
+                channel.CHANNEL,
+                update.sid,
+                MessageStatus(update.status),
+                error_code,
+                now=at,
+            )
+            outcome = "attached"
+        if outcome == "unknown":
+            log.info("status %s for unknown MessageSid %s", update.status, update.sid)
+            return "unknown"
+        effect = update.contact_effect
+        if effect is not None:
+            contact_id = sms_repo.contact_of_sent(session, channel.CHANNEL, update.sid)
+            if contact_id is not None:
+                apply_contact_effect(
+                    container.conversations.contacts,
+                    session,
+                    contact_id,
+                    None,
+                    at,
+                    effect=effect,
+                    code=update.error_code,
+                )
+    return str(outcome)

@@ -1,0 +1,510 @@
+"""channels/twilio_sms.py over the real Twilio payload fixtures and the loopback fake API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from xml.etree import ElementTree
+
+import pytest
+
+from bot.messages import InboundKind, Outgoing, OutgoingKind
+from channels import twilio_sms as tw
+from tests.fakes.twilio_api import FakeTwilioAPI, load_fixture
+
+SIGNATURES = load_fixture("signature_vectors.json")["vectors"]
+
+
+# --- signatures ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("vector", SIGNATURES, ids=[v["name"] for v in SIGNATURES])
+def test_signature_vectors_validate(vector: dict) -> None:
+    assert (
+        tw.compute_signature(vector["auth_token"], vector["url"], vector["params"])
+        == (vector["expected_signature"])
+    )
+    assert tw.verify_signature(
+        vector["auth_token"], vector["url"], vector["params"], vector["expected_signature"]
+    )
+
+
+@pytest.mark.parametrize("vector", SIGNATURES, ids=[v["name"] for v in SIGNATURES])
+def test_signature_vectors_reject_tampering(vector: dict) -> None:
+    token, url, params, sig = (
+        vector["auth_token"],
+        vector["url"],
+        vector["params"],
+        vector["expected_signature"],
+    )
+    assert not tw.verify_signature(token, url, params, None)
+    assert not tw.verify_signature(token, url, params, "")
+    assert not tw.verify_signature("0" * 32, url, params, sig)
+    assert not tw.verify_signature(token, url.replace("kysely", "kyselu"), params, sig)
+    changed = dict(params, Body=params.get("Body", "") + "!")
+    assert not tw.verify_signature(token, url, changed, sig)
+    # an extra field Twilio did not send breaks it, a dropped one too
+    assert not tw.verify_signature(token, url, dict(params, Extra="1"), sig)
+    assert not tw.verify_signature(token, url, {k: v for k, v in params.items() if k != "To"}, sig)
+
+
+def test_explicit_port_fails_once_the_port_is_dropped() -> None:
+    vector = next(v for v in SIGNATURES if v["name"] == "explicit_port")
+    url = vector["url"].replace(":8443", "")
+    assert not tw.verify_signature(
+        vector["auth_token"], url, vector["params"], vector["expected_signature"]
+    )
+
+
+PUBLIC_URL_CASES = [
+    # (name, kwargs, expected)
+    (
+        "as seen",
+        dict(scheme="http", host="127.0.0.1:8000", path="/webhooks/twilio/sms"),
+        "http://127.0.0.1:8000/webhooks/twilio/sms",
+    ),
+    (
+        "public base url wins",
+        dict(
+            scheme="http",
+            host="10.0.0.5:8000",
+            path="/webhooks/twilio/status",
+            query_string="survey=kirjasto&attempt=2",
+            public_base_url="https://kysely.example.fi",
+        ),
+        "https://kysely.example.fi/webhooks/twilio/status?survey=kirjasto&attempt=2",
+    ),
+    (
+        "public base url with port and prefix",
+        dict(
+            scheme="http",
+            host="10.0.0.5",
+            path="/webhooks/twilio/sms",
+            public_base_url="https://kysely.example.fi:8443/palaute/",
+        ),
+        "https://kysely.example.fi:8443/palaute/webhooks/twilio/sms",
+    ),
+    (
+        "forwarded headers ignored unless trusted",
+        dict(
+            scheme="http",
+            host="10.0.0.5:8000",
+            path="/webhooks/twilio/sms",
+            headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"},
+        ),
+        "http://10.0.0.5:8000/webhooks/twilio/sms",
+    ),
+    (
+        "trusted forwarded headers with explicit port",
+        dict(
+            scheme="http",
+            host="10.0.0.5:8000",
+            path="/webhooks/twilio/sms",
+            headers={
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-Host": "kysely.example.fi",
+                "X-Forwarded-Port": "8443",
+            },
+            trust_forwarded_headers=True,
+        ),
+        "https://kysely.example.fi:8443/webhooks/twilio/sms",
+    ),
+    (
+        "trusted forwarded headers, default port dropped, first hop only",
+        dict(
+            scheme="http",
+            host="10.0.0.5:8000",
+            path="/webhooks/twilio/sms",
+            headers={
+                "X-Forwarded-Proto": "https, http",
+                "X-Forwarded-Host": "kysely.example.fi, proxy.local",
+                "X-Forwarded-Port": "443",
+            },
+            trust_forwarded_headers=True,
+        ),
+        "https://kysely.example.fi/webhooks/twilio/sms",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"), [c[1:] for c in PUBLIC_URL_CASES], ids=[c[0] for c in PUBLIC_URL_CASES]
+)
+def test_public_url(kwargs: dict, expected: str) -> None:
+    assert tw.public_url(**kwargs) == expected
+
+
+def test_rebuilt_url_validates_the_explicit_port_vector() -> None:
+    vector = next(v for v in SIGNATURES if v["name"] == "explicit_port")
+    url = tw.public_url(
+        scheme="http",
+        host="127.0.0.1:8000",
+        path="/webhooks/twilio/sms",
+        headers={
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "kysely.example.fi",
+            "X-Forwarded-Port": "8443",
+        },
+        trust_forwarded_headers=True,
+    )
+    assert tw.verify_signature(
+        vector["auth_token"], url, vector["params"], vector["expected_signature"]
+    )
+
+
+# --- inbound ---------------------------------------------------------------------------------
+
+INBOUND_CASES = [
+    # fixture, kind, text, provider_id, address
+    (
+        "inbound_sms.json",
+        InboundKind.TEXT,
+        "Kyllä, vastaan mielelläni kyselyyn.",
+        "SM4a3d8c46a180a8cd2589d5043a1b98c3",
+        "+358401234567",
+    ),
+    (
+        "inbound_sms_unicode.json",
+        InboundKind.TEXT,
+        "Hej! Jag är nöjd med biblioteket i Åbo 😊 "
+        "Men öppettiderna på lördagar kunde vara längre 👍",
+        "SM089fcbb731699127968afefece44f322",
+        "+358501234567",
+    ),
+    (
+        "inbound_mms.json",
+        InboundKind.MEDIA,
+        "",
+        "MM5cbeadb88e09153caddbeb37a67dfe86",
+        "+358407654321",
+    ),
+    (
+        "inbound_stop.json",
+        InboundKind.TEXT,
+        "STOP",
+        "SM10694b918c8899494f7d5a1ce19dad60",
+        "+358401234567",
+    ),
+    (
+        "inbound_start.json",
+        InboundKind.TEXT,
+        "START",
+        "SMf41f856fb54088aa5c6cb23ea2f0e900",
+        "+358401234567",
+    ),
+    (
+        "inbound_help.json",
+        InboundKind.TEXT,
+        "HELP",
+        "SM2f58f71ae7a665dd53b2991b1a7feeaa",
+        "+358401234567",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "kind", "text", "sid", "address"), INBOUND_CASES, ids=[c[0] for c in INBOUND_CASES]
+)
+def test_parse_inbound_fixtures(
+    fixture: str, kind: InboundKind, text: str, sid: str, address: str
+) -> None:
+    inbound = tw.parse_inbound(load_fixture(fixture))
+    assert inbound.channel == "sms"
+    assert inbound.kind is kind
+    assert inbound.text == text
+    assert inbound.provider_id == sid
+    assert inbound.address == address
+
+
+def test_missing_body_counts_as_empty() -> None:
+    form = load_fixture("inbound_mms.json")
+    del form["Body"]
+    inbound = tw.parse_inbound(form)
+    assert (inbound.kind, inbound.text) == (InboundKind.MEDIA, "")
+    form = load_fixture("inbound_sms.json")
+    del form["Body"]
+    inbound = tw.parse_inbound(form)
+    assert (inbound.kind, inbound.text) == (InboundKind.TEXT, "")
+
+
+def test_mms_with_a_caption_is_text() -> None:
+    form = dict(load_fixture("inbound_mms.json"), Body="4")
+    assert tw.parse_inbound(form).kind is InboundKind.TEXT
+
+
+def test_unknown_fields_are_ignored() -> None:
+    form = dict(load_fixture("inbound_sms.json"), NewFieldFromTwilio="x", AddOns="{}")
+    assert tw.parse_inbound(form).text == "Kyllä, vastaan mielelläni kyselyyn."
+
+
+def test_long_and_odd_bodies_are_cleaned_and_bounded() -> None:
+    form = dict(load_fixture("inbound_sms.json"), Body="a\x00b\x07c\ud800d" + "x" * 10_000)
+    inbound = tw.parse_inbound(form)
+    assert inbound.text.startswith("abc?d")
+    assert len(inbound.text) == tw.MAX_INBOUND_CHARS
+    inbound.text.encode("utf-8")  # storable
+    decomposed = dict(load_fixture("inbound_sms.json"), Body="BO\u0308RJA")
+    assert tw.parse_inbound(decomposed).text == "BÖRJA"
+
+
+@pytest.mark.parametrize(
+    ("body", "opt_out_type", "expected"),
+    [
+        ("STOP", "STOP", "STOP"),
+        ("stop", "STOP", "stop"),
+        ("Lopeta", "STOP", "Lopeta"),
+        ("EI KIITOS", "STOP", "STOP"),  # a custom keyword of the Messaging Service
+        ("JATKA", "START", "START"),
+        ("Börja", "START", "Börja"),
+        ("OHJE?", "HELP", "OHJE?"),
+        ("MITÄ", "HELP", "HELP"),
+        ("3", "", "3"),
+        ("3", "SOMETHING_NEW", "3"),
+    ],
+)
+def test_opt_out_type_reaches_the_core(body: str, opt_out_type: str, expected: str) -> None:
+    form = dict(load_fixture("inbound_sms.json"), Body=body)
+    if opt_out_type:
+        form["OptOutType"] = opt_out_type
+    assert tw.parse_inbound(form).text == expected
+
+
+@pytest.mark.parametrize(
+    ("missing", "reason"),
+    [("From", tw.RejectReason.NO_SENDER), ("MessageSid", tw.RejectReason.NO_MESSAGE_SID)],
+)
+def test_forms_without_sender_or_sid_are_rejected(missing: str, reason: tw.RejectReason) -> None:
+    form = load_fixture("inbound_sms.json")
+    for name in (missing, "SmsMessageSid", "SmsSid") if missing == "MessageSid" else (missing,):
+        del form[name]
+    with pytest.raises(tw.InvalidWebhook) as info:
+        tw.parse_inbound(form)
+    assert info.value.reason is reason
+
+
+# --- status callbacks -----------------------------------------------------------------------
+
+STATUS_CASES = [
+    ("status_delivered.json", "delivered", None, None, datetime(2026, 5, 14, 9, 13, tzinfo=UTC)),
+    ("status_failed.json", "failed", 30007, None, None),
+    (
+        "status_undelivered.json",
+        "undelivered",
+        30003,
+        tw.ContactEffect.UNREACHABLE,
+        datetime(2026, 5, 14, 9, 21, tzinfo=UTC),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "status", "code", "effect", "done_at"),
+    STATUS_CASES,
+    ids=[c[0] for c in STATUS_CASES],
+)
+def test_parse_status_fixtures(
+    fixture: str,
+    status: str,
+    code: int | None,
+    effect: tw.ContactEffect | None,
+    done_at: datetime | None,
+) -> None:
+    form = load_fixture(fixture)
+    update = tw.parse_status(form)
+    assert update.sid == form["MessageSid"]
+    assert update.status == status
+    assert update.error_code == code
+    assert update.contact_effect == effect
+    assert update.done_at == done_at
+    assert update.status in tw.FINAL_STATUSES
+
+
+def test_status_error_message_is_accepted() -> None:
+    form = dict(load_fixture("status_failed.json"), ErrorMessage="Message filtered")
+    assert tw.parse_status(form).error_message == "Message filtered"
+
+
+@pytest.mark.parametrize(
+    ("twilio_status", "status"),
+    [("accepted", "queued"), ("queued", "queued"), ("sending", "sending"), ("sent", "sent")],
+)
+def test_intermediate_statuses(twilio_status: str, status: str) -> None:
+    form = dict(load_fixture("status_delivered.json"), MessageStatus=twilio_status)
+    form["SmsStatus"] = twilio_status
+    del form["RawDlrDoneDate"]
+    assert tw.parse_status(form).status == status
+
+
+def test_inbound_statuses_are_ignored() -> None:
+    with pytest.raises(tw.IgnoredStatus):
+        tw.parse_status(load_fixture("inbound_sms.json"))
+
+
+# --- TwiML ----------------------------------------------------------------------------------
+
+
+def test_render_twiml_one_message_per_reply() -> None:
+    replies = [
+        Outgoing("Kiitos! <3 & tervetuloa", "fi", OutgoingKind.INFO),
+        Outgoing("Kuinka tyytyväinen olit? Vastaa 1-5.", "fi", step_id="q1"),
+    ]
+    root = ElementTree.fromstring(tw.render_twiml(replies))
+    assert root.tag == "Response"
+    assert [m.text for m in root.findall("Message")] == [
+        "Kiitos! <3 & tervetuloa",
+        "Kuinka tyytyväinen olit? Vastaa 1-5.",
+    ]
+
+
+def test_render_twiml_empty_and_control_characters() -> None:
+    assert ElementTree.fromstring(tw.render_twiml([])).findall("Message") == []
+    root = ElementTree.fromstring(tw.render_twiml([Outgoing("a\x01b😊", "en")]))
+    assert root.findall("Message")[0].text == "ab😊"
+
+
+# --- sending --------------------------------------------------------------------------------
+
+FROM = "+358451230000"
+TO = "+358401234567"
+
+
+@pytest.fixture
+def fake() -> FakeTwilioAPI:
+    with FakeTwilioAPI() as api:
+        yield api
+
+
+@pytest.fixture
+def sender(fake: FakeTwilioAPI) -> tw.TwilioSender:
+    return tw.TwilioSender(
+        fake.account_sid, fake.auth_token, from_number=FROM, base_url=fake.base_url, timeout=5
+    )
+
+
+def test_send_uses_the_real_sdk_against_the_base_url(
+    fake: FakeTwilioAPI, sender: tw.TwilioSender
+) -> None:
+    result = sender.send(TO, "Hei! Kuinka tyytyväinen olit? 😊", status_callback="https://x/cb?m=7")
+    assert result.sid.startswith("SM") and len(result.sid) == 34
+    assert (result.status, result.twilio_status, result.num_segments) == ("queued", "queued", 1)
+    (request,) = fake.creates()
+    assert request.path == f"/2010-04-01/Accounts/{fake.account_sid}/Messages.json"
+    assert request.auth == (fake.account_sid, fake.auth_token)
+    assert request.form == {
+        "To": TO,
+        "From": FROM,
+        "Body": "Hei! Kuinka tyytyväinen olit? 😊",
+        "StatusCallback": "https://x/cb?m=7",
+    }
+
+
+def test_send_through_a_messaging_service(fake: FakeTwilioAPI) -> None:
+    sender = tw.TwilioSender(
+        fake.account_sid,
+        fake.auth_token,
+        messaging_service_sid="MG581e99732220afadc08fb3fe98e4bcbc",
+        base_url=fake.base_url,
+    )
+    result = sender.send(TO, "Hei")
+    assert (result.status, result.twilio_status) == ("queued", "accepted")
+    assert fake.creates()[0].form["MessagingServiceSid"] == "MG581e99732220afadc08fb3fe98e4bcbc"
+    assert "From" not in fake.creates()[0].form
+
+
+RETRY, PERMANENT = tw.RetryableSendError, tw.PermanentSendError
+ERROR_CASES = [
+    # name, script, error type, code, retry_after, contact effect
+    ("429 with Retry-After", dict(status=429, retry_after=7), RETRY, 20429, 7.0, None),
+    ("500", dict(status=500), RETRY, 20500, None, None),
+    ("503 with Retry-After", dict(status=503, retry_after=2), RETRY, 20500, 2.0, None),
+    ("502 html", dict(status=502, body="<html>Bad Gateway</html>"), RETRY, 502, None, None),
+    ("21610 unsubscribed", dict(status=400, code=21610), PERMANENT, 21610, None,
+     tw.ContactEffect.OPTED_OUT),
+    ("21211 invalid", dict(status=400, code=21211), PERMANENT, 21211, None,
+     tw.ContactEffect.INVALID),
+    ("21614 not mobile", dict(status=400, code=21614), PERMANENT, 21614, None,
+     tw.ContactEffect.INVALID),
+    ("30003 unreachable", dict(status=400, code=30003), PERMANENT, 30003, None,
+     tw.ContactEffect.UNREACHABLE),
+    ("30005 unknown", dict(status=400, code=30005), PERMANENT, 30005, None,
+     tw.ContactEffect.UNREACHABLE),
+    ("30006 landline", dict(status=400, code=30006), PERMANENT, 30006, None,
+     tw.ContactEffect.UNREACHABLE),
+    ("21602 other 4xx", dict(status=400, code=21602), PERMANENT, 21602, None, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("script", "error_type", "code", "retry_after", "effect"),
+    [c[1:] for c in ERROR_CASES],
+    ids=[c[0] for c in ERROR_CASES],
+)
+def test_send_errors_are_typed(
+    fake: FakeTwilioAPI,
+    sender: tw.TwilioSender,
+    script: dict,
+    error_type: type[tw.SendError],
+    code: int,
+    retry_after: float | None,
+    effect: tw.ContactEffect | None,
+) -> None:
+    fake.fail_next(**script)
+    with pytest.raises(tw.SendError) as info:
+        sender.send(TO, "Hei")
+    error = info.value
+    assert type(error) is error_type
+    assert error.retryable is (error_type is tw.RetryableSendError)
+    assert (error.code, error.retry_after, error.contact_effect) == (code, retry_after, effect)
+    assert not error.maybe_sent
+    assert fake.messages == []
+    # the next send works again
+    assert sender.send(TO, "Hei").sid == fake.messages[0]["sid"]
+
+
+def test_fixture_error_bodies_parse_into_the_same_codes(
+    fake: FakeTwilioAPI, sender: tw.TwilioSender
+) -> None:
+    for name in ("error_21610_response.json", "error_429_response.json"):
+        body = load_fixture(name)
+        error = tw.classify_rest_error(body["status"], body["code"], body["message"], None)
+        assert error.retryable is (body["status"] == 429)
+    fake.fail_for(TO, 21610)
+    with pytest.raises(tw.PermanentSendError) as info:
+        sender.send(TO, "Hei")
+    assert info.value.contact_effect is tw.ContactEffect.OPTED_OUT
+
+
+def test_connection_refused_is_retryable_and_not_sent() -> None:
+    sender = tw.TwilioSender("AC" + "0" * 32, "t", from_number=FROM, base_url="http://127.0.0.1:9")
+    with pytest.raises(tw.RetryableSendError) as info:
+        sender.send(TO, "Hei")
+    assert not info.value.maybe_sent
+
+
+def test_dropped_answer_is_maybe_sent_and_can_be_found(
+    fake: FakeTwilioAPI, sender: tw.TwilioSender
+) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    fake.drop_next()
+    with pytest.raises(tw.RetryableSendError) as info:
+        sender.send(TO, "Kiitos vastauksestasi!")
+    assert info.value.maybe_sent
+    assert sender.find_sent(TO, "Kiitos vastauksestasi!", before) == fake.messages[0]["sid"]
+    assert sender.find_sent(TO, "Jotain muuta", before) is None
+    assert sender.find_sent("+358409999999", "Kiitos vastauksestasi!", before) is None
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("3", 3.0), ("0.5", 0.5), ("-4", 0.0), ("soon", None), (None, None),
+     ("Thu, 14 May 2026 09:13:01 GMT", 30.0)],
+)  # fmt: skip
+def test_parse_retry_after(header: str | None, expected: float | None) -> None:
+    now = datetime(2026, 5, 14, 9, 12, 31, tzinfo=UTC)
+    assert tw.parse_retry_after(header, now) == expected
+
+
+def test_sender_needs_credentials_and_a_sender() -> None:
+    with pytest.raises(ValueError, match="TWILIO_ACCOUNT_SID"):
+        tw.TwilioSender("", "", from_number=FROM)
+    with pytest.raises(ValueError, match="TWILIO_FROM_NUMBER"):
+        tw.TwilioSender("AC1", "t")
