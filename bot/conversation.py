@@ -89,17 +89,20 @@ def converse(
     text = inbound.text
     talk = _Talk(catalogue, contact, run, run_flow, inbound, now, detector)
 
-    if inbound.kind is InboundKind.TEXT and keywords.is_opt_out(text):
-        return talk.opt_out(via="keyword")
-    if inbound.kind is InboundKind.TEXT and keywords.is_opt_in(text) and contact.opted_out:
-        return talk.opt_in()
-    if inbound.kind is InboundKind.TEXT and keywords.is_help(text):
+    typed = inbound.kind is InboundKind.TEXT
+    flagged = inbound.provider_keyword
+    if flagged == "STOP" or (flagged is None and typed and keywords.is_opt_out(text)):
+        return talk.opt_out(via="provider" if flagged else "keyword")
+    opt_in = flagged == "START" or (flagged is None and typed and keywords.is_opt_in(text))
+    if opt_in and contact.opted_out:
+        return talk.opt_in(via="provider" if flagged else "keyword")
+    if flagged == "HELP" or (flagged is None and typed and keywords.is_help(text)):
         return talk.help(organisation, organisation_contact)
     if contact.opted_out:
         # Nothing is sent to an opted-out contact until it opts in again.
         return Turn(contact=contact, run=None, events=("ignored_opted_out",))
-    if inbound.kind is InboundKind.TEXT and keywords.is_opt_in(text):
-        return talk.opt_in()
+    if opt_in:
+        return talk.opt_in(via="provider" if flagged else "keyword")
     if inbound.kind is InboundKind.START or keywords.normalise(text) == "/start":
         return talk.start_code(inbound.start_code)
     if inbound.kind is not InboundKind.BUTTON and keywords.is_language_menu(text):
@@ -230,8 +233,13 @@ class _Talk:
 
     # --- keywords ----------------------------------------------------------------------------
 
+    def keyword_reply_language(self) -> str:
+        """A local keyword ("HJÄLP", "LOPETA") is answered in its own language."""
+        local = keywords.keyword_language(self.inbound.text)
+        return local if local is not None else self.language()
+
     def opt_out(self, via: str) -> Turn:
-        language = self.language()
+        language = self.keyword_reply_language()
         self.close_active()
         self.events.append("opted_out")
         contact = replace(self.contact, opted_out=True)
@@ -239,16 +247,16 @@ class _Talk:
         message = _info(system_text("opted_out", language), language)
         return self.finish(None, [message], contact=contact, opt_event=event)
 
-    def opt_in(self) -> Turn:
-        language = self.language()
+    def opt_in(self, via: str) -> Turn:
+        language = self.keyword_reply_language()
         self.events.append("opted_in")
         contact = replace(self.contact, opted_out=False)
-        event = OptEvent(action="in", via="keyword", keyword=self.inbound.text.strip()[:64])
+        event = OptEvent(action="in", via=via, keyword=self.inbound.text.strip()[:64])
         message = _info(system_text("opted_in", language), language)
         return self.finish(self.run, [message], contact=contact, opt_event=event)
 
     def help(self, organisation: str, organisation_contact: str) -> Turn:
-        language = self.language()
+        language = self.keyword_reply_language()
         self.events.append("help")
         contact_part = f" {organisation_contact}." if organisation_contact else ""
         text = system_text(

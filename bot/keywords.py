@@ -46,6 +46,21 @@ RESTART = {
     "ru": ("начать заново", "заново"),
     "uk": ("почати знову", "заново"),
 }
+# Keywords that belong to one language: the reply to them comes in that language.
+# The international ones (STOP, HELP, START ...) keep the conversation's language.
+KEYWORD_LANGUAGES: dict[str, str] = {
+    "lopeta": "fi",
+    "lopetus": "fi",
+    "aloita": "fi",
+    "apua": "fi",
+    "ohje": "fi",
+    "stoppa": "sv",
+    "avsluta": "sv",
+    "börja": "sv",
+    "borja": "sv",
+    "hjälp": "sv",
+    "hjalp": "sv",
+}
 LANGUAGE_MENU = frozenset({"/language", "kieli", "språk", "sprak", "language", "lang"})
 
 _EDGE = re.compile(r"^[\s.,!?;:'\"()\[\]*_~-]+|[\s.,!?;:'\"()\[\]*_~-]+$")
@@ -74,6 +89,11 @@ def is_opt_in(text: str) -> bool:
 
 def is_help(text: str) -> bool:
     return normalise(text) in HELP
+
+
+def keyword_language(text: str) -> str | None:
+    """The language of a local keyword ("HJÄLP" -> "sv"), None for international ones."""
+    return KEYWORD_LANGUAGES.get(normalise(text))
 
 
 def is_language_menu(text: str) -> bool:

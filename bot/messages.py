@@ -28,6 +28,9 @@ class Inbound:
     provider_id: str | None = None  # MessageSid / update_id: the idempotency key
     language_hint: str | None = None  # Telegram language_code, visit language ...
     start_code: str | None = None  # with kind START
+    # The provider already classified the message as "STOP", "START" or "HELP"
+    # (Twilio's OptOutType with Advanced Opt-Out); recorded as opt-out "via provider".
+    provider_keyword: str | None = None
 
 
 class OutgoingKind(StrEnum):

@@ -216,11 +216,19 @@ def parse_inbound(form: Mapping[str, Any]) -> Inbound:
         num_media = int(_get(form, "NumMedia") or "0")
     except ValueError:
         num_media = 0
-    opt_out_type = _get(form, "OptOutType")
+    opt_out_type = _get(form, "OptOutType").strip().upper()
+    provider_keyword = opt_out_type if opt_out_type in OPT_OUT_TYPES else None
     if opt_out_type:
         body = opt_out_text(body, opt_out_type)
     kind = InboundKind.MEDIA if num_media > 0 and not body.strip() else InboundKind.TEXT
-    return Inbound(channel=CHANNEL, address=sender, text=body, kind=kind, provider_id=sid)
+    return Inbound(
+        channel=CHANNEL,
+        address=sender,
+        text=body,
+        kind=kind,
+        provider_id=sid,
+        provider_keyword=provider_keyword,
+    )
 
 
 # --------------------------------------------------------------------------------------

@@ -241,3 +241,33 @@ def test_follow_up_start_respects_opt_out_and_closes_an_older_run():
     assert turn.run.flow_id == "library" and turn.run.language == "sv"
     assert turn.closed[0].flow_id == "poll"
     assert turn.messages[-1].text == "Hur gick ditt besök? Svara 1–5."
+
+
+@pytest.mark.parametrize(
+    ("word", "reply_starts"),
+    [
+        ("HJÄLP", "Palaute ber om respons"),
+        ("apua", "Palaute kysyy palautetta"),
+        ("STOPPA", "Du får inga fler enkäter"),
+        ("LOPETA", "Et saa enää kyselyitä"),
+    ],
+)
+def test_local_keywords_are_answered_in_their_own_language(word, reply_starts):
+    english_speaker = Person(Contact(channel="sms", language="en", country_language="fi"))
+    assert english_speaker.send(word)[0].startswith(reply_starts)
+
+
+def test_international_keywords_keep_the_conversation_language():
+    person = Person()
+    person.send("RESPONS")
+    assert person.send("STOP")[0].startswith("Du får inga fler enkäter")
+
+
+def test_a_provider_flagged_opt_out_is_recorded_as_via_provider():
+    person = Person()
+    inbound = Inbound("sms", "+358401234567", "STOP", provider_keyword="STOP")
+    turn = converse(CATALOGUE, person.contact, None, None, inbound, NOW)
+    assert turn.contact.opted_out is True
+    assert turn.opt_event is not None and turn.opt_event.via == "provider"
+    custom = Inbound("sms", "+358401234567", "PERU", provider_keyword="STOP")
+    assert converse(CATALOGUE, person.contact, None, None, custom, NOW).contact.opted_out
