@@ -21,7 +21,7 @@ import logging
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -36,7 +36,6 @@ from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
-from bot import keywords
 from bot.messages import Inbound, InboundKind, Outgoing
 
 log = logging.getLogger(__name__)
@@ -51,13 +50,8 @@ MAX_INBOUND_CHARS = 2000
 # Twilio refuses outbound bodies longer than 1600 characters.
 MAX_OUTBOUND_CHARS = 1600
 
-# Twilio's OptOutType values (Advanced Opt-Out) -> the keyword the core understands, and
-# the core's test for "the body already is such a keyword" (bot/keywords.py).
-OPT_OUT_TYPES: dict[str, tuple[str, Callable[[str], bool]]] = {
-    "STOP": ("STOP", keywords.is_opt_out),
-    "START": ("START", keywords.is_opt_in),
-    "HELP": ("HELP", keywords.is_help),
-}
+# Twilio's OptOutType values (Advanced Opt-Out), passed to the core as Inbound.provider_keyword.
+OPT_OUT_TYPES = frozenset({"STOP", "START", "HELP"})
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -184,26 +178,13 @@ def _get(form: Mapping[str, Any], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def opt_out_text(body: str, opt_out_type: str) -> str:
-    """What the core should read when Twilio flagged the message with ``OptOutType``.
-
-    If the body is itself a keyword for that action, it stays (the core records what the
-    citizen really sent). Otherwise (a custom keyword configured in the Messaging Service)
-    the canonical keyword STOP/START/HELP is passed so the core still acts on it.
-    """
-    known = OPT_OUT_TYPES.get(opt_out_type.strip().upper())
-    if known is None:
-        return body
-    keyword, is_keyword = known
-    return body if is_keyword(body) else keyword
-
-
 def parse_inbound(form: Mapping[str, Any]) -> Inbound:
     """The inbound message in a Twilio webhook form.
 
     Unknown fields are ignored. A missing ``Body`` counts as empty. A message with media
-    and no text becomes ``InboundKind.MEDIA`` (the core re-prompts). ``OptOutType`` is
-    honoured (see ``opt_out_text``). Raises ``InvalidWebhook`` without From or MessageSid.
+    and no text becomes ``InboundKind.MEDIA`` (the core re-prompts). ``OptOutType`` (also
+    for custom keywords set in the Messaging Service) becomes ``provider_keyword`` and the
+    body stays what the citizen sent. Raises ``InvalidWebhook`` without From or MessageSid.
     """
     sender = _get(form, "From").strip()
     if not sender:
@@ -218,8 +199,6 @@ def parse_inbound(form: Mapping[str, Any]) -> Inbound:
         num_media = 0
     opt_out_type = _get(form, "OptOutType").strip().upper()
     provider_keyword = opt_out_type if opt_out_type in OPT_OUT_TYPES else None
-    if opt_out_type:
-        body = opt_out_text(body, opt_out_type)
     kind = InboundKind.MEDIA if num_media > 0 and not body.strip() else InboundKind.TEXT
     return Inbound(
         channel=CHANNEL,

@@ -300,8 +300,12 @@ def test_twilio_opt_out_type_fixtures_and_custom_keywords(
     assert contact_row(app) == [(True, None)]
     with services_of(app).db.connect() as connection:
         events = [tuple(r) for r in connection.execute(
-            sa.text("SELECT action, keyword FROM opt_events ORDER BY id"))]  # fmt: skip
-    assert events == [("out", "STOP"), ("in", "START"), ("out", "STOP")]
+            sa.text("SELECT action, via, keyword FROM opt_events ORDER BY id"))]  # fmt: skip
+    assert events == [
+        ("out", "provider", "STOP"),
+        ("in", "provider", "START"),
+        ("out", "provider", "EI KIITOS"),
+    ]
 
 
 def test_duplicate_message_sid_gets_the_same_reply_and_is_stored_once(
