@@ -1,0 +1,273 @@
+"""The Telegram outbox worker: queued Telegram messages and pending Bot API calls.
+
+Each tick (``palaute clock`` or ``palaute telegram worker``):
+
+1. makes the stored button calls (``storage.telegram``: ``answerCallbackQuery`` and the
+   ``editMessageText`` that shows the chosen answer) - they are quick and time-sensitive;
+2. claims due ``telegram`` rows of the shared outbox (``storage.outbox.claim_due``, a
+   lease, safe with many workers) and sends each with ``TelegramSender`` - skipping
+   contacts that opted out or blocked the bot meanwhile;
+3. records the outcome: ``sent`` with ``"<chat>:<message_id>"`` as the provider id; or
+   queued again at exactly ``now + retry_after`` after a 429 (other messages to that chat
+   in the batch wait with it, so the order holds), or after an exponential back-off for
+   network errors; or ``failed`` for permanent errors - 403 (blocked, deactivated) and
+   400 "chat not found" also mark the contact unreachable, so nothing more is tried.
+
+The sender keeps ONE asyncio loop in its own thread for its whole life (see
+``channels.telegram_sender``); it is made once per process and kept on ``Services``.
+A row reclaimed after a worker died mid-send is sent again: Telegram has no idempotency
+key, and a rare duplicate question is better than a lost one (it is logged).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+
+from channels.telegram import CHANNEL
+from channels.telegram_sender import SendError, TelegramSender
+from palaute.clock_time import utcnow
+from storage import outbox as outbox_repo
+from storage import telegram as calls_repo
+from storage.contacts import ContactStore
+from storage.db import transaction
+from storage.errors import StorageError
+from storage.messages import outgoing_from_row
+from storage.shapes import OutboxMessage
+
+if TYPE_CHECKING:
+    from palaute.services import Services
+
+log = logging.getLogger(__name__)
+
+CALL_MAX_AGE = timedelta(minutes=10)  # Telegram refuses to answer older button presses
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base: timedelta = timedelta(seconds=5)
+    cap: timedelta = timedelta(hours=1)
+    max_attempts: int = 8
+
+    def delay(self, attempts: int, retry_after: float | None, rng: random.Random) -> timedelta:
+        """``retry_after`` exactly when Telegram gave one; else jittered exponential."""
+        if retry_after is not None:
+            return timedelta(seconds=retry_after)
+        exponential = min(self.cap.total_seconds(), self.base.total_seconds() * 2 ** (attempts - 1))
+        return timedelta(seconds=exponential / 2 + rng.uniform(0, exponential / 2))
+
+
+@dataclass
+class TelegramReport:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+    calls: int = 0  # button answers and edits made
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: TelegramReport) -> None:
+        for name in ("claimed", "sent", "retried", "failed", "skipped", "calls"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors)
+
+    def __str__(self) -> str:
+        return (
+            f"claimed {self.claimed}, sent {self.sent}, retried {self.retried}, "
+            f"failed {self.failed}, skipped {self.skipped}, button calls {self.calls}"
+        )
+
+
+class TelegramOutbox:
+    def __init__(
+        self,
+        engine: Engine,
+        sender: TelegramSender,
+        contacts: ContactStore,
+        *,
+        worker_id: str | None = None,
+        policy: RetryPolicy | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+        lease: timedelta = timedelta(minutes=2),
+    ) -> None:
+        from palaute.outbox import default_worker_id
+
+        self.engine = engine
+        self.sender = sender
+        self.contacts = contacts
+        self.worker_id = worker_id or default_worker_id()
+        self.policy = policy or RetryPolicy()
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.lease = lease
+
+    def run_once(self, limit: int = 200) -> TelegramReport:
+        report = TelegramReport()
+        self._make_calls(limit, report)
+        with transaction(self.engine) as session:
+            claimed = outbox_repo.claim_due(
+                session,
+                self.clock(),
+                limit,
+                self.worker_id,
+                self.lease,
+                contacts=self.contacts,
+                channels=[CHANNEL],
+            )
+        report.claimed = len(claimed)
+        held: dict[str, datetime] = {}  # chat -> not before (a 429 for that chat)
+        for message in claimed:
+            try:
+                self._deliver(message, report, held)
+            except StorageError as error:
+                log.error("telegram message %s: storage error %s", message.id, error)
+                report.errors.append(f"message {message.id}: {error}")
+        return report
+
+    def run_until_idle(self, limit: int = 200, max_batches: int = 1000) -> TelegramReport:
+        total = TelegramReport()
+        for _ in range(max_batches):
+            report = self.run_once(limit)
+            total.add(report)
+            if report.claimed == 0:
+                break
+        return total
+
+    # --- button answers and edits ------------------------------------------------------
+
+    def _make_calls(self, limit: int, report: TelegramReport) -> None:
+        now = self.clock()
+        with transaction(self.engine) as session:
+            calls = calls_repo.claim_calls(session, now, limit, self.lease)
+        for call in calls:
+            retry_at: datetime | None = None
+            if call.method != "answerCallbackQuery" or now - call.created_at <= CALL_MAX_AGE:
+                try:
+                    self.sender.call(call.method, call.params, chat=call.chat)
+                    report.calls += 1
+                except SendError as error:
+                    if error.retryable and call.attempts < 3:
+                        retry_at = self.clock() + self.policy.delay(
+                            call.attempts, error.retry_after, self.rng
+                        )
+                    log.info("telegram %s for chat call %s: %s", call.method, call.id, error)
+            with transaction(self.engine) as session:
+                if retry_at is None:
+                    calls_repo.drop_call(session, call.id)
+                else:
+                    calls_repo.retry_call(session, call.id, retry_at)
+
+    # --- messages ----------------------------------------------------------------------
+
+    def _deliver(
+        self, message: OutboxMessage, report: TelegramReport, held: dict[str, datetime]
+    ) -> None:
+        now = self.clock()
+        if message.address in held:
+            with transaction(self.engine) as session:
+                outbox_repo.mark_failed(
+                    session, message.id, "429_chat_held", held[message.address], now=now
+                )
+            report.retried += 1
+            return
+        with transaction(self.engine) as session:
+            contact = self.contacts.get(session, message.contact_id)
+            reason = None
+            if contact is None or contact.opted_out:
+                reason = "opted_out"
+            elif contact.unreachable_at is not None:
+                reason = "unreachable"
+            if reason is not None:
+                outbox_repo.mark_skipped(session, message.id, reason, now=now)
+                report.skipped += 1
+                return
+        if message.reclaimed:
+            log.warning(
+                "telegram message %s: an earlier send may have reached Telegram; sending again",
+                message.id,
+            )
+        outgoing = outgoing_from_row(message.kind, message.text, message.payload)
+        try:
+            result = self.sender.send(message.address, outgoing)
+        except SendError as error:
+            self._failed(message, error, report, held)
+            return
+        with transaction(self.engine) as session:
+            outbox_repo.mark_sent(session, message.id, result.provider_id, now=self.clock())
+        report.sent += 1
+
+    def _failed(
+        self,
+        message: OutboxMessage,
+        error: SendError,
+        report: TelegramReport,
+        held: dict[str, datetime],
+    ) -> None:
+        now = self.clock()
+        give_up = not error.retryable or message.attempts >= self.policy.max_attempts
+        with transaction(self.engine) as session:
+            if give_up:
+                outbox_repo.mark_failed(session, message.id, error.code, None, now=now)
+                report.failed += 1
+            else:
+                retry_at = now + self.policy.delay(message.attempts, error.retry_after, self.rng)
+                outbox_repo.mark_failed(session, message.id, error.code, retry_at, now=now)
+                report.retried += 1
+                if error.retry_after is not None:
+                    held[message.address] = retry_at
+            if error.contact_unreachable:
+                self.contacts.mark_unreachable(
+                    session, message.contact_id, f"telegram {error.code}: {error.reason}", now
+                )
+        level = logging.ERROR if give_up else logging.WARNING
+        log.log(
+            level,
+            "telegram message %s: %s (%s)",
+            message.id,
+            error,
+            "gave up" if give_up else "will retry",
+        )
+
+
+# --- wiring ----------------------------------------------------------------------------------
+
+
+def telegram_sender(services: Services) -> TelegramSender | None:
+    """The process's one sender (None when TELEGRAM_BOT_TOKEN is not set)."""
+    settings = services.settings
+    if not settings.telegram_bot_token:
+        return None
+    if services.telegram_sender is None:
+        services.telegram_sender = TelegramSender(
+            settings.telegram_bot_token, settings.telegram_api_base_url
+        )
+    sender: TelegramSender = services.telegram_sender
+    return sender
+
+
+def build_telegram_outbox(services: Services, **kwargs: object) -> TelegramOutbox | None:
+    sender = telegram_sender(services)
+    if sender is None:
+        return None
+    return TelegramOutbox(
+        services.db,
+        sender,
+        services.conversations.contacts,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def run_due(services: Services, limit: int | None = None) -> TelegramReport:
+    """The hook for ``palaute clock``: one batch of Telegram work (nothing if unconfigured)."""
+    worker = build_telegram_outbox(services)
+    if worker is None:
+        return TelegramReport()
+    return worker.run_once(limit or services.settings.clock_batch_size)
