@@ -221,15 +221,20 @@ class _Talk:
             self.closed.append(engine.abandon(self.run, self.now))
             self.run = None
 
-    def keywords_text(self, language: str) -> str:
-        words: list[str] = []
+    def flow_menu(self, language: str) -> tuple[Choice, ...]:
+        """One button per flow that has a start keyword: the value is that keyword."""
+        menu: dict[str, Choice] = {}
         for flow in self.catalogue.all():
             for_language = flow.triggers.keywords.get(language) or next(
                 iter(flow.triggers.keywords.values()), ()
             )
-            if for_language and for_language[0].upper() not in words:
-                words.append(for_language[0].upper())
-        return " / ".join(words)
+            if for_language and for_language[0].upper() not in menu:
+                keyword = for_language[0].upper()
+                menu[keyword] = Choice(value=keyword, label=flow.text(flow.title, language))
+        return tuple(menu.values())
+
+    def keywords_text(self, language: str) -> str:
+        return " / ".join(choice.value for choice in self.flow_menu(language))
 
     # --- keywords ----------------------------------------------------------------------------
 
@@ -294,7 +299,8 @@ class _Talk:
             key = "unknown_code" if code else "no_survey"
             self.events.append(key)
             text = system_text(key, language, keywords=self.keywords_text(language))
-            return self.finish(self.run, [_info(text, language)])
+            menu = self.flow_menu(language)
+            return self.finish(self.run, [_info(text, language, choices=menu)])
         flow, service_point = found
         return self.start_flow(flow, service_point=service_point)
 
@@ -307,12 +313,13 @@ class _Talk:
             contact = replace(contact, language=asked)
             self.events.append("language_changed")
         self.events.append("no_survey")
-        keywords_text = self.keywords_text(language)
-        if keywords_text:
+        menu = self.flow_menu(language)
+        if menu:
+            keywords_text = " / ".join(choice.value for choice in menu)
             text = system_text("no_survey", language, keywords=keywords_text)
         else:
             text = system_text("no_survey_without_keywords", language)
-        return self.finish(None, [_info(text, language)], contact=contact)
+        return self.finish(None, [_info(text, language, choices=menu)], contact=contact)
 
     # --- runs --------------------------------------------------------------------------------
 

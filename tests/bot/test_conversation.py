@@ -271,3 +271,16 @@ def test_a_provider_flagged_opt_out_is_recorded_as_via_provider():
     assert turn.opt_event is not None and turn.opt_event.via == "provider"
     custom = Inbound("sms", "+358401234567", "PERU", provider_keyword="STOP")
     assert converse(CATALOGUE, person.contact, None, None, custom, NOW).contact.opted_out
+
+
+def test_plain_start_offers_every_flow_as_a_button_that_starts_it():
+    person = Person(Contact(channel="telegram"))
+    person.send("/start", InboundKind.START, hint="en")
+    menu = person.turns[-1].messages[0]
+    assert menu.text == "Hello! To give feedback, send FEEDBACK / POLL."
+    assert [(c.value, c.label) for c in menu.choices] == [
+        ("FEEDBACK", "Library"),
+        ("POLL", "Poll"),
+    ]
+    person.send(menu.choices[1].value)
+    assert person.run.flow_id == "poll" and person.run.language == "en"
