@@ -44,6 +44,11 @@ class Settings(BaseSettings):
         default="Europe/Helsinki", description="Fallback time zone for follow-ups."
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
+    address_key_secret: str = Field(
+        default="dev-only-address-key",
+        description="Key for the hashes that look up phone numbers and chat ids (set a long "
+        "random value in production and never change it: contacts become unfindable).",
+    )
 
     # --- Twilio SMS -----------------------------------------------------------------------
     twilio_account_sid: str = Field(default="", description="Twilio account SID (AC...).")
@@ -83,3 +88,18 @@ class Settings(BaseSettings):
     # --- clock and workers ----------------------------------------------------------------
     clock_interval_seconds: float = Field(default=5.0, description="How often due work is claimed.")
     clock_batch_size: int = Field(default=200, description="Rows claimed per tick.")
+
+    # --- follow-ups after visits ----------------------------------------------------------
+    phone_default_region: str = Field(
+        default="FI",
+        description="Country (ISO 3166 code) for phone numbers written without +country code.",
+    )
+    followup_default_flow: str = Field(
+        default="",
+        description="Flow for visits that name none and match no flow's service_points.",
+    )
+    clock_lease_seconds: float = Field(
+        default=120.0,
+        description="How long a clock holds claimed follow-ups; a crashed clock's claims are "
+        "taken over after this.",
+    )

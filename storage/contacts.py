@@ -1,0 +1,227 @@
+"""The ONLY module that reads or writes contact addresses (phone numbers, chat ids).
+
+Lookups go through ``address_key``: a keyed hash (HMAC-SHA256) of channel and address,
+so the plain ``address`` column is needed only to send. Encrypting it at rest, retention
+and erasure therefore change this module alone: nothing else selects ``contacts.address``
+(``tests/storage/test_contacts.py`` checks that no other module mentions the column).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from storage.shapes import StoredContact
+from storage.sql import execute, insert_ignore
+from storage.tables import ContactRow, OptEventRow
+
+_contacts = ContactRow.__table__  # type: ignore[attr-defined]
+_opt_events = OptEventRow.__table__  # type: ignore[attr-defined]
+
+# The columns that describe a contact without revealing its address.
+_PUBLIC_COLUMNS = (
+    _contacts.c.id,
+    _contacts.c.channel,
+    _contacts.c.language,
+    _contacts.c.opted_out,
+    _contacts.c.opted_out_at,
+    _contacts.c.unreachable_reason,
+    _contacts.c.unreachable_at,
+    _contacts.c.created_at,
+)
+
+
+# Prebuilt statements for the per-message path (values are bound, never rebuilt).
+_BY_KEY = sa.select(*_PUBLIC_COLUMNS).where(
+    _contacts.c.channel == sa.bindparam("b_channel"),
+    _contacts.c.address_key == sa.bindparam("b_key"),
+)
+_BY_KEY_LOCKED = _BY_KEY.with_for_update(of=_contacts)
+_BY_ID = sa.select(*_PUBLIC_COLUMNS).where(_contacts.c.id == sa.bindparam("b_id"))
+_BY_ID_LOCKED = _BY_ID.with_for_update(of=_contacts)
+_UPDATE_BY_ID = sa.update(_contacts).where(_contacts.c.id == sa.bindparam("b_id"))
+
+
+def normalise_address(address: str) -> str:
+    """Channels hand in E.164 numbers and chat ids; only surrounding blanks are dropped."""
+    cleaned = address.strip()
+    if not cleaned:
+        raise ValueError("a contact address must not be empty")
+    return cleaned
+
+
+class ContactStore:
+    """Contacts by channel and address, keyed with ``address_key_secret``.
+
+    The secret must stay the same for the lifetime of the database (changing it makes
+    every existing contact unfindable); set it with ADDRESS_KEY_SECRET in production.
+    """
+
+    def __init__(self, address_key_secret: str) -> None:
+        if not address_key_secret:
+            raise ValueError("address_key_secret must not be empty")
+        self._secret = address_key_secret.encode("utf-8")
+
+    def address_key(self, channel: str, address: str) -> str:
+        message = f"{channel}\x1f{normalise_address(address)}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    # --- lookups -----------------------------------------------------------------------
+
+    def find(self, session: Session, channel: str, address: str) -> StoredContact | None:
+        key = self.address_key(channel, address)
+        return self._select(session, channel, key, lock=False)
+
+    def find_or_create(
+        self,
+        session: Session,
+        channel: str,
+        address: str,
+        now: datetime,
+        *,
+        lock: bool = True,
+    ) -> StoredContact:
+        """The contact for (channel, address), created if new.
+
+        With ``lock`` the row is locked until the transaction ends (PostgreSQL
+        ``SELECT ... FOR UPDATE``; on SQLite the ``BEGIN IMMEDIATE`` write lock already
+        serialises), so two messages from one person are handled one after the other.
+        """
+        key = self.address_key(channel, address)
+        found = self._select(session, channel, key, lock=lock)
+        if found is not None:
+            return found
+        insert_ignore(
+            session,
+            _contacts,
+            {
+                "channel": channel,
+                "address": normalise_address(address),
+                "address_key": key,
+                "opted_out": False,
+                "created_at": now,
+                "updated_at": now,
+            },
+            ("channel", "address_key"),
+        )
+        created = self._select(session, channel, key, lock=lock)
+        if created is None:  # pragma: no cover - the insert above or a racing one made it
+            raise RuntimeError("contact vanished right after it was created")
+        return created
+
+    def get(self, session: Session, contact_id: int) -> StoredContact | None:
+        row = execute(session, _BY_ID, {"b_id": contact_id}).first()
+        return _shape(row) if row is not None else None
+
+    def lock(self, session: Session, contact_id: int) -> StoredContact | None:
+        """The contact by id, locked until the transaction ends (see ``find_or_create``)."""
+        row = execute(session, _BY_ID_LOCKED, {"b_id": contact_id}).first()
+        return _shape(row) if row is not None else None
+
+    def address_of(self, session: Session, contact_id: int) -> str:
+        address = session.execute(
+            sa.select(_contacts.c.address).where(_contacts.c.id == contact_id)
+        ).scalar_one_or_none()
+        if address is None:
+            raise LookupError(f"no contact with id {contact_id}")
+        return str(address)
+
+    def addresses_of(self, session: Session, contact_ids: Iterable[int]) -> dict[int, str]:
+        ids = sorted(set(contact_ids))
+        if not ids:
+            return {}
+        rows = session.execute(
+            sa.select(_contacts.c.id, _contacts.c.address).where(_contacts.c.id.in_(ids))
+        )
+        return {int(row.id): str(row.address) for row in rows}
+
+    # --- changes -----------------------------------------------------------------------
+
+    def update_language(
+        self, session: Session, contact_id: int, language: str | None, now: datetime
+    ) -> None:
+        session.execute(
+            _UPDATE_BY_ID, {"b_id": contact_id, "language": language, "updated_at": now}
+        )
+
+    def record_opt(
+        self,
+        session: Session,
+        contact_id: int,
+        *,
+        action: str,
+        via: str,
+        keyword: str,
+        now: datetime,
+    ) -> None:
+        """Opt a contact out (``action="out"``) or back in (``"in"``), with its audit row."""
+        if action not in ("out", "in"):
+            raise ValueError(f"opt action must be 'out' or 'in', not {action!r}")
+        opted_out = action == "out"
+        session.execute(
+            sa.update(_contacts)
+            .where(_contacts.c.id == contact_id)
+            .values(
+                opted_out=opted_out,
+                opted_out_at=now if opted_out else None,
+                updated_at=now,
+            )
+        )
+        session.execute(
+            sa.insert(_opt_events).values(
+                contact_id=contact_id, action=action, via=via, keyword=keyword[:255], at=now
+            )
+        )
+
+    def mark_unreachable(
+        self, session: Session, contact_id: int, reason: str, now: datetime
+    ) -> None:
+        """The provider says we cannot reach this contact (blocked bot, invalid number)."""
+        session.execute(
+            sa.update(_contacts)
+            .where(_contacts.c.id == contact_id)
+            .values(unreachable_reason=reason[:64], unreachable_at=now, updated_at=now)
+        )
+
+    def clear_unreachable(self, session: Session, contact_id: int, now: datetime) -> None:
+        """The contact wrote to us again: they can be reached."""
+        session.execute(
+            sa.update(_contacts)
+            .where(_contacts.c.id == contact_id, _contacts.c.unreachable_at.is_not(None))
+            .values(unreachable_reason=None, unreachable_at=None, updated_at=now)
+        )
+
+    def erase(self, session: Session, contact_id: int) -> bool:
+        """Delete a contact with its messages, runs, answers and opt events (GDPR erasure).
+
+        Rows elsewhere that point at the contact keep existing with the link cleared.
+        """
+        result = session.execute(sa.delete(_contacts).where(_contacts.c.id == contact_id))
+        return bool(getattr(result, "rowcount", 0))
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _select(
+        self, session: Session, channel: str, key: str, *, lock: bool
+    ) -> StoredContact | None:
+        statement = _BY_KEY_LOCKED if lock else _BY_KEY
+        row = execute(session, statement, {"b_channel": channel, "b_key": key}).first()
+        return _shape(row) if row is not None else None
+
+
+def _shape(row: sa.Row[tuple[object, ...]]) -> StoredContact:
+    return StoredContact(
+        id=int(row.id),
+        channel=row.channel,
+        language=row.language,
+        opted_out=bool(row.opted_out),
+        opted_out_at=row.opted_out_at,
+        unreachable_reason=row.unreachable_reason,
+        unreachable_at=row.unreachable_at,
+        created_at=row.created_at,
+    )

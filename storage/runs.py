@@ -1,0 +1,258 @@
+"""Flow runs, the flow versions they are pinned to, and their answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from bot.run import RecordedAnswer, RunState, RunStatus
+from storage.sql import dialect_name, execute, insert_ignore
+from storage.tables import AnswerRow, FlowRunRow, FlowVersionRow
+
+_runs = FlowRunRow.__table__  # type: ignore[attr-defined]
+_versions = FlowVersionRow.__table__  # type: ignore[attr-defined]
+_answers = AnswerRow.__table__  # type: ignore[attr-defined]
+
+# Prebuilt statements for the per-message path (values are bound, never rebuilt).
+_ACTIVE = sa.select(_runs.c.id, _runs.c.contact_id, _runs.c.state).where(
+    _runs.c.contact_id == sa.bindparam("b_contact_id"),
+    _runs.c.status == RunStatus.ACTIVE.value,
+)
+_ACTIVE_LOCKED = _ACTIVE.with_for_update(of=_runs)
+_INSERT_RUN = sa.insert(_runs).returning(_runs.c.id)
+_UPDATE_RUN = sa.update(_runs).where(_runs.c.id == sa.bindparam("b_id"))
+
+
+def _upsert_answer(insert: Any) -> Any:
+    statement = insert(_answers)
+    kept = {"id", "run_id", "step_id"}
+    return statement.on_conflict_do_update(
+        index_elements=["run_id", "step_id"],
+        set_={c.name: statement.excluded[c.name] for c in _answers.columns if c.name not in kept},
+    )
+
+
+# A step answered again in the same run (it cannot normally happen) replaces the earlier
+# answer rather than failing the whole turn.
+_UPSERT_ANSWER = {
+    "postgresql": _upsert_answer(postgresql.insert),
+    "sqlite": _upsert_answer(sqlite.insert),
+}
+_VERSION_SOURCE = sa.select(_versions.c.id, _versions.c.source).where(
+    _versions.c.flow_id == sa.bindparam("b_flow_id"),
+    _versions.c.version == sa.bindparam("b_version"),
+)
+_FILL_SOURCE = sa.update(_versions).where(_versions.c.id == sa.bindparam("b_id"))
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    id: int
+    contact_id: int
+    state: RunState
+
+
+# --- flow versions ------------------------------------------------------------------------
+
+
+def remember_flow_version(
+    session: Session, flow_id: str, version: str, source: str, now: datetime
+) -> None:
+    """Store the YAML text of a flow version (once; a missing text is filled in later)."""
+    known = execute(session, _VERSION_SOURCE, {"b_flow_id": flow_id, "b_version": version}).first()
+    if known is not None:
+        if source and not known.source:
+            execute(session, _FILL_SOURCE, {"b_id": known.id, "source": source})
+        return
+    insert_ignore(
+        session,
+        _versions,
+        {"flow_id": flow_id, "version": version, "source": source, "first_seen_at": now},
+        ("flow_id", "version"),
+    )
+
+
+def flow_version_source(session: Session, flow_id: str, version: str) -> str | None:
+    source = session.execute(
+        sa.select(_versions.c.source).where(
+            _versions.c.flow_id == flow_id, _versions.c.version == version
+        )
+    ).scalar_one_or_none()
+    return None if source is None else str(source)
+
+
+def known_flow_versions(session: Session, flow_id: str) -> list[tuple[str, datetime]]:
+    rows = session.execute(
+        sa.select(_versions.c.version, _versions.c.first_seen_at)
+        .where(_versions.c.flow_id == flow_id)
+        .order_by(_versions.c.first_seen_at, _versions.c.id)
+    )
+    return [(row.version, row.first_seen_at) for row in rows]
+
+
+# --- runs ---------------------------------------------------------------------------------
+
+
+def active_run(session: Session, contact_id: int, *, lock: bool = False) -> StoredRun | None:
+    statement = _ACTIVE_LOCKED if lock else _ACTIVE
+    row = execute(session, statement, {"b_contact_id": contact_id}).first()
+    if row is None:
+        return None
+    return StoredRun(int(row.id), int(row.contact_id), RunState.from_json(row.state))
+
+
+def latest_run(session: Session, contact_id: int) -> StoredRun | None:
+    row = session.execute(
+        sa.select(_runs.c.id, _runs.c.contact_id, _runs.c.state)
+        .where(_runs.c.contact_id == contact_id)
+        .order_by(_runs.c.started_at.desc(), _runs.c.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return StoredRun(int(row.id), int(row.contact_id), RunState.from_json(row.state))
+
+
+def runs_of(session: Session, contact_id: int) -> list[StoredRun]:
+    rows = session.execute(
+        sa.select(_runs.c.id, _runs.c.contact_id, _runs.c.state)
+        .where(_runs.c.contact_id == contact_id)
+        .order_by(_runs.c.started_at, _runs.c.id)
+    )
+    return [StoredRun(int(r.id), int(r.contact_id), RunState.from_json(r.state)) for r in rows]
+
+
+def last_started_at(session: Session, contact_id: int, flow_id: str) -> datetime | None:
+    """When this contact last started ``flow_id`` (frequency caps for follow-ups)."""
+    value = session.execute(
+        sa.select(sa.func.max(_runs.c.started_at)).where(
+            _runs.c.contact_id == contact_id, _runs.c.flow_id == flow_id
+        )
+    ).scalar_one_or_none()
+    return value if isinstance(value, datetime) else None
+
+
+def insert_run(session: Session, contact_id: int, state: RunState, now: datetime) -> int:
+    values = _run_values(state, now)
+    values.update(contact_id=contact_id, started_at=state.started_at)
+    return int(execute(session, _INSERT_RUN, values).scalar_one())
+
+
+def update_run(session: Session, run_id: int, state: RunState, now: datetime) -> None:
+    execute(session, _UPDATE_RUN, {"b_id": run_id, **_run_values(state, now)})
+
+
+def due_for_expiry(session: Session, now: datetime, limit: int) -> list[StoredRun]:
+    """Active runs past ``expires_at``, locked (PostgreSQL skips rows being handled)."""
+    statement = (
+        sa.select(_runs.c.id, _runs.c.contact_id, _runs.c.state)
+        .where(_runs.c.status == RunStatus.ACTIVE.value, _runs.c.expires_at <= now)
+        .order_by(_runs.c.expires_at, _runs.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [
+        StoredRun(int(r.id), int(r.contact_id), RunState.from_json(r.state))
+        for r in session.execute(statement)
+    ]
+
+
+def _run_values(state: RunState, now: datetime) -> dict[str, object]:
+    closed = state.status != RunStatus.ACTIVE
+    return {
+        "flow_id": state.flow_id,
+        "flow_version": state.flow_version,
+        "status": state.status.value,
+        "language": state.language,
+        "service_point": state.service_point,
+        "state": state.to_json(),
+        "updated_at": now,
+        "completed_at": now if closed else None,
+        "expires_at": state.expires_at,
+    }
+
+
+# --- answers ------------------------------------------------------------------------------
+
+
+def insert_answers(
+    session: Session,
+    *,
+    run_id: int,
+    contact_id: int,
+    state: RunState,
+    answers: Sequence[RecordedAnswer],
+) -> None:
+    upsert = _UPSERT_ANSWER[dialect_name(session)]
+    for answer in answers:
+        value_int = answer.value if isinstance(answer.value, int) else None
+        value_text = answer.value if isinstance(answer.value, str) else None
+        values = {
+            "run_id": run_id,
+            "contact_id": contact_id,
+            "flow_id": state.flow_id,
+            "flow_version": state.flow_version,
+            "step_id": answer.step_id,
+            "value_int": value_int,
+            "value_text": value_text,
+            "raw_text": answer.raw_text,
+            "language": answer.language,
+            "service_point": state.service_point,
+            "answered_at": answer.answered_at,
+            "skipped": answer.skipped,
+            "truncated": answer.truncated,
+        }
+        execute(session, upsert, values)
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    run_id: int
+    contact_id: int
+    flow_id: str
+    flow_version: str
+    step_id: str
+    value: int | str | None
+    raw_text: str
+    language: str
+    service_point: str | None
+    answered_at: datetime
+    skipped: bool
+    truncated: bool
+
+
+def answers_of_run(session: Session, run_id: int) -> list[StoredAnswer]:
+    return _answers_where(session, _answers.c.run_id == run_id)
+
+
+def answers_of_flow(session: Session, flow_id: str) -> list[StoredAnswer]:
+    return _answers_where(session, _answers.c.flow_id == flow_id)
+
+
+def _answers_where(session: Session, condition: sa.ColumnElement[bool]) -> list[StoredAnswer]:
+    rows = session.execute(
+        sa.select(_answers).where(condition).order_by(_answers.c.answered_at, _answers.c.id)
+    )
+    return [
+        StoredAnswer(
+            run_id=int(r.run_id),
+            contact_id=int(r.contact_id),
+            flow_id=r.flow_id,
+            flow_version=r.flow_version,
+            step_id=r.step_id,
+            value=r.value_int if r.value_int is not None else r.value_text,
+            raw_text=r.raw_text,
+            language=r.language,
+            service_point=r.service_point,
+            answered_at=r.answered_at,
+            skipped=bool(r.skipped),
+            truncated=bool(r.truncated),
+        )
+        for r in rows
+    ]

@@ -1,0 +1,160 @@
+"""Engines, transactions and typed errors."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from storage.db import is_sqlite, make_engine, read_only, transaction
+from storage.errors import RetryableStorageError, SchemaNotReadyError, StorageError
+from storage.tables import ContactRow
+from tests.storage.support import NOW
+
+contacts_table = ContactRow.__table__  # type: ignore[attr-defined]
+
+
+def test_sqlite_is_set_up_for_concurrent_writers(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'sub' / 'db.sqlite3'}")  # folder is made
+    try:
+        with engine.connect() as connection:
+            pragma = {
+                name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "foreign_keys", "busy_timeout")
+            }
+        assert pragma == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 30000}
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_transactions_begin_immediate(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    statements: list[str] = []
+    sa.event.listen(
+        engine, "before_cursor_execute", lambda *args: statements.append(args[2]), retval=False
+    )
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("SELECT 1")
+        with read_only(engine).begin() as connection:
+            connection.exec_driver_sql("SELECT 2")
+    finally:
+        engine.dispose()
+    assert statements[:4] == ["BEGIN IMMEDIATE", "SELECT 1", "BEGIN DEFERRED", "SELECT 2"]
+
+
+def test_read_modify_write_from_many_threads_loses_no_update(engine: Engine) -> None:
+    """Writers queue for the lock (SQLite) or the row lock (PostgreSQL) instead of failing."""
+    with transaction(engine) as session:
+        session.execute(
+            sa.insert(contacts_table).values(
+                id=1,
+                channel="sms",
+                address="x",
+                address_key="k",
+                opted_out=False,
+                language="0",
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+    errors: list[BaseException] = []
+
+    def bump() -> None:
+        try:
+            for _ in range(10):
+                with transaction(engine) as session:
+                    value = session.execute(
+                        sa.select(contacts_table.c.language)
+                        .where(contacts_table.c.id == 1)
+                        .with_for_update()
+                    ).scalar_one()
+                    session.execute(
+                        sa.update(contacts_table)
+                        .where(contacts_table.c.id == 1)
+                        .values(language=str(int(value) + 1))
+                    )
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=bump) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    with engine.connect() as connection:
+        total = connection.execute(sa.select(contacts_table.c.language)).scalar_one()
+    assert total == "50"
+
+
+def test_naive_datetimes_never_reach_the_database(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="naive datetime"), transaction(engine) as session:
+        session.execute(
+            sa.insert(contacts_table).values(
+                channel="sms",
+                address="x",
+                address_key="k",
+                created_at=datetime(2026, 1, 1),
+                updated_at=datetime(2026, 1, 1),
+            )
+        )
+
+
+def test_times_come_back_as_aware_utc(engine: Engine) -> None:
+    from datetime import timedelta, timezone
+
+    helsinki_summer = timezone(timedelta(hours=3))
+    local = datetime(2026, 6, 1, 12, 0, tzinfo=helsinki_summer)
+    with transaction(engine) as session:
+        session.execute(
+            sa.insert(contacts_table).values(
+                channel="sms", address="x", address_key="k", created_at=local, updated_at=local
+            )
+        )
+    with transaction(engine) as session:
+        stored = session.execute(sa.select(contacts_table.c.created_at)).scalar_one()
+    assert stored == local
+    assert stored.utcoffset() == timedelta(0)
+
+
+def test_a_missing_schema_says_to_run_the_migrations(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    try:
+        with (
+            pytest.raises(SchemaNotReadyError, match="palaute db upgrade") as caught,
+            transaction(engine) as session,
+        ):
+            session.execute(sa.select(contacts_table.c.id))
+        assert caught.value.retryable is False
+    finally:
+        engine.dispose()
+
+
+def test_an_unreachable_database_is_a_retryable_error() -> None:
+    engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    try:
+        with pytest.raises(StorageError) as caught, transaction(engine) as session:
+            session.execute(sa.text("SELECT 1"))
+        assert isinstance(caught.value, RetryableStorageError)
+        assert caught.value.retryable is True
+    finally:
+        engine.dispose()
+
+
+def test_unsupported_urls_are_refused_with_a_hint() -> None:
+    with pytest.raises(ValueError, match="postgresql\\+psycopg://"):
+        make_engine("mysql://localhost/x")
+
+
+def test_plain_postgresql_urls_use_psycopg_3() -> None:
+    engine = make_engine("postgresql://postgres@127.0.0.1:5432/test")
+    try:
+        assert engine.dialect.driver == "psycopg"
+        assert not is_sqlite(engine)
+    finally:
+        engine.dispose()
