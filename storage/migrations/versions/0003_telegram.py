@@ -3,7 +3,7 @@
 Models: ``storage/telegram.py``.
 
 Revision ID: 0003_telegram
-Revises: 0001_core
+Revises: 0002_sms
 Create Date: 2026-11-23
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0003_telegram"
-down_revision: str | None = "0001_core"
+down_revision: str | None = "0002_sms"
 branch_labels: str | None = None
 depends_on: str | None = None
 
