@@ -147,15 +147,7 @@ def _accept(
     skipped: bool = False,
     truncated: bool = False,
 ) -> Outcome:
-    answer = RecordedAnswer(
-        step_id=step.id,
-        value=value,
-        raw_text=raw,
-        language=state.language,
-        answered_at=now,
-        skipped=skipped,
-        truncated=truncated,
-    )
+    answer = _record(state, step, value, raw, now, skipped=skipped, truncated=truncated)
     answers = state.answers if skipped else {**state.answers, step.id: value}
     skipped_steps = (*state.skipped, step.id) if skipped else state.skipped
     next_id = _next_step(flow, step, answers, skipped_steps)
@@ -173,6 +165,27 @@ def _accept(
     return Outcome(state=state, messages=messages, answers=(answer,), events=events)
 
 
+def _record(
+    state: RunState,
+    step: Step,
+    value: AnswerValue,
+    raw: str,
+    now: datetime,
+    *,
+    skipped: bool,
+    truncated: bool = False,
+) -> RecordedAnswer:
+    return RecordedAnswer(
+        step_id=step.id,
+        value=value,
+        raw_text=raw,
+        language=state.language,
+        answered_at=now,
+        skipped=skipped,
+        truncated=truncated,
+    )
+
+
 def _invalid(flow: Flow, state: RunState, step: Step, raw: str, now: datetime) -> Outcome:
     attempts = state.attempts + 1
     if attempts < step.max_attempts:
@@ -183,14 +196,7 @@ def _invalid(flow: Flow, state: RunState, step: Step, raw: str, now: datetime) -
         return Outcome(state=touched, messages=(message,))
     if step.on_invalid is OnInvalid.SKIP:
         return _accept(flow, state, step, None, raw, now, skipped=True)
-    answer = RecordedAnswer(
-        step_id=step.id,
-        value=None,
-        raw_text=raw,
-        language=state.language,
-        answered_at=now,
-        skipped=True,
-    )
+    answer = _record(state, step, None, raw, now, skipped=True)
     closed = state.with_(
         status=RunStatus.ENDED,
         current_step=None,

@@ -107,26 +107,9 @@ _FACE_VALUES_5: dict[str, int] = {
     "😍": 5,
     "🥰": 5,
 }
+# On a 4-point scale there is no neutral face: the two lower and two upper values remain.
 _FACE_VALUES_4: dict[str, int] = {
-    "😡": 1,
-    "😠": 1,
-    "😞": 1,
-    "😢": 1,
-    "😭": 1,
-    "☹": 2,
-    "🙁": 2,
-    "😕": 2,
-    "😟": 2,
-    "🙂": 3,
-    "😊": 3,
-    "☺": 3,
-    "😀": 4,
-    "😃": 4,
-    "😄": 4,
-    "😁": 4,
-    "🤩": 4,
-    "😍": 4,
-    "🥰": 4,
+    face: value if value < 3 else value - 1 for face, value in _FACE_VALUES_5.items() if value != 3
 }
 
 _LEADING_INT = re.compile(r"^([+-]?\d{1,6})(?:\s*(?:/\s*\d{1,2}|[.,)!:]|\s|$))")
