@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import click
 
+from palaute.commands.chat import chat
+from palaute.commands.clock import clock
+from palaute.commands.db import db
+from palaute.commands.flows import flows
+from palaute.commands.lang import lang
+from palaute.commands.outbox import outbox
+from palaute.commands.qr import qr
+from palaute.commands.serve import serve
+from palaute.commands.telegram import telegram
+from palaute.commands.visits import api_token, visits
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
@@ -11,3 +22,14 @@ def main() -> None:
 
 
 # Command groups are registered below, one line each.
+main.add_command(lang)
+main.add_command(qr)
+main.add_command(telegram)
+main.add_command(db)
+main.add_command(flows)
+main.add_command(serve)
+main.add_command(chat)
+main.add_command(visits)
+main.add_command(api_token)
+main.add_command(clock)
+main.add_command(outbox)

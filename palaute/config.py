@@ -98,6 +98,10 @@ class Settings(BaseSettings):
         default="",
         description="Flow for visits that name none and match no flow's service_points.",
     )
+    clock_outbox_workers: int = Field(
+        default=2,
+        description="Outbox sender threads per `palaute clock` process, per channel.",
+    )
     clock_lease_seconds: float = Field(
         default=120.0,
         description="How long a clock holds claimed follow-ups; a crashed clock's claims are "

@@ -1,0 +1,482 @@
+"""Visits in: validation, phone normalisation, time zones and follow-up scheduling.
+
+The same rules apply to ``POST /api/visits`` and ``palaute visits import``. A row is either
+
+* **rejected** (``errors``): it cannot be identified or timed (no visit id, no or
+  unreadable visit time, unknown flow). Nothing is stored; fix the row and send it again.
+* **accepted**: the visit is stored once per (organisation, source, external id). Its
+  follow-up is scheduled, or recorded as *skipped* with a reason (invalid number, no
+  channel, unreachable, expired) so that staff see honest response rates.
+
+Phone numbers are normalised to E.164 with ``phonenumbers`` (the default region is
+``PHONE_DEFAULT_REGION``, Finland unless set); digits-only numbers that lost their
+leading ``+`` or ``0`` in a spreadsheet are recovered when that gives a valid number.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+from phonenumbers import timezone as phone_timezone
+from sqlalchemy import Engine
+
+from bot.conversation import FlowCatalogue
+from bot.flow import Flow
+from bot.followup import (
+    FollowupRuleError,
+    SkipReason,
+    expires_at,
+    first_send_time,
+    local_instants,
+)
+from storage import followups
+from storage.contacts import ContactStore
+from storage.db import transaction
+
+FIELDS = (
+    "external_id",
+    "visit_at",
+    "visit_date",
+    "visit_time",
+    "timezone",
+    "phone",
+    "telegram_chat_id",
+    "service_point",
+    "language",
+    "flow",
+)
+MAX_TEXT = {"external_id": 200, "service_point": 100, "flow": 100, "source": 100}
+
+LANGUAGE_NAMES = {
+    "suomi": "fi", "finnish": "fi", "finska": "fi", "fin": "fi",
+    "svenska": "sv", "ruotsi": "sv", "swedish": "sv", "swe": "sv",
+    "englanti": "en", "english": "en", "engelska": "en", "eng": "en",
+}  # fmt: skip
+_LANGUAGE = re.compile(r"^([a-z]{2,3})(?:[-_][a-z0-9]{2,8})*$")
+
+
+@dataclass(frozen=True)
+class RowError:
+    field: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Phone:
+    e164: str | None
+    zone: str | None = None  # from the number's country (or area code)
+    skip: SkipReason | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A validated visit, ready to store. ``skip`` set: stored, but no follow-up is sent."""
+
+    organisation: str
+    source: str
+    external_id: str
+    service_point: str | None
+    visit_at: datetime  # aware, UTC
+    timezone: str  # the contact's IANA zone
+    channel: str | None  # "sms" | "telegram"; None: no way to reach the citizen
+    address: str | None  # E.164 phone number or Telegram chat id
+    language: str | None
+    flow_id: str
+    due_at: datetime | None  # first follow-up; None when skipped
+    expires_at: datetime
+    skip: SkipReason | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class Intake:
+    """Validation settings shared by the API and the CSV import."""
+
+    flows: FlowCatalogue
+    organisation: str
+    organisation_zone: str = "Europe/Helsinki"
+    default_region: str = "FI"
+    default_flow: str | None = None
+    naive_zone: str | None = None  # zone for visit times without offset (CSV); None: required
+    _zones: dict[str, ZoneInfo] = field(default_factory=dict, repr=False)
+
+    def zone(self, name: str) -> ZoneInfo:
+        if name not in self._zones:
+            self._zones[name] = ZoneInfo(name)
+        return self._zones[name]
+
+    def validate(
+        self, raw: Mapping[str, Any], *, source: str, now: datetime
+    ) -> Visit | list[RowError]:
+        """Check one row. Returns the visit or every problem found in the row."""
+        errors: list[RowError] = []
+        notes: list[str] = []
+        row = {k: _text(v) for k, v in raw.items() if k in (*FIELDS, "source")}
+        source = row.get("source") or source
+        if len(source) > MAX_TEXT["source"]:
+            errors.append(RowError("source", f"longer than {MAX_TEXT['source']} characters"))
+
+        external_id = row.get("external_id")
+        if not external_id:
+            errors.append(RowError("external_id", "missing: every visit needs its own id"))
+        elif len(external_id) > MAX_TEXT["external_id"]:
+            errors.append(RowError("external_id", "longer than 200 characters"))
+
+        service_point = row.get("service_point") or None
+        if service_point and len(service_point) > MAX_TEXT["service_point"]:
+            errors.append(RowError("service_point", "longer than 100 characters"))
+
+        zone_name: str | None = None
+        if row.get("timezone"):
+            try:
+                self.zone(row["timezone"])
+                zone_name = row["timezone"]
+            except (ZoneInfoNotFoundError, ValueError):
+                errors.append(
+                    RowError("timezone", f"unknown time zone {row['timezone']!r} "
+                             "(use a name like Europe/Helsinki)")
+                )  # fmt: skip
+
+        channel, address, phone = self._channel(row, errors)
+        if phone is not None and phone.note:
+            notes.append(phone.note)
+        if zone_name is None:
+            zone_name = (phone.zone if phone is not None else None) or self.organisation_zone
+        zone = self.zone(zone_name)
+
+        visit_at = self._visit_time(row, zone, errors)
+
+        flow = self._flow(row.get("flow"), service_point, errors)
+        language = _language(row.get("language"), errors)
+
+        if errors or visit_at is None or flow is None or external_id is None:
+            return errors
+        assert flow.followup is not None
+        skip = phone.skip if phone is not None else None
+        if channel is None and skip is None:
+            skip = SkipReason.NO_CHANNEL
+        try:
+            due = first_send_time(flow.followup, visit_at, zone)
+        except FollowupRuleError as error:
+            return [RowError("flow", f"flow {flow.id!r} has an unusable follow-up rule: {error}")]
+        deadline = expires_at(flow.followup, visit_at, zone)
+        if skip is None and (due >= deadline or now >= deadline):
+            skip = SkipReason.EXPIRED
+            notes.append("too late: the follow-up would come after the flow's give_up_after")
+        return Visit(
+            organisation=self.organisation,
+            source=source,
+            external_id=external_id,
+            service_point=service_point,
+            visit_at=visit_at,
+            timezone=zone_name,
+            channel=channel,
+            address=address,
+            language=language,
+            flow_id=flow.id,
+            due_at=None if skip else due,
+            expires_at=deadline,
+            skip=skip,
+            notes=tuple(notes),
+        )
+
+    # --- parts ---------------------------------------------------------------------------
+
+    def _channel(
+        self, row: Mapping[str, str], errors: list[RowError]
+    ) -> tuple[str | None, str | None, Phone | None]:
+        raw_phone = row.get("phone")
+        chat = row.get("telegram_chat_id")
+        if raw_phone:
+            phone = normalise_phone(raw_phone, self.default_region)
+            return ("sms" if phone.e164 else None), phone.e164, phone
+        if chat:
+            if not re.fullmatch(r"-?\d{1,20}", chat):
+                errors.append(RowError("telegram_chat_id", f"{chat!r} is not a Telegram chat id"))
+                return None, None, None
+            return "telegram", chat, None
+        return None, None, None
+
+    def _visit_time(
+        self, row: Mapping[str, str], zone: ZoneInfo, errors: list[RowError]
+    ) -> datetime | None:
+        raw = row.get("visit_at")
+        if not raw and row.get("visit_date"):
+            raw = f"{row['visit_date']} {row.get('visit_time') or ''}".strip()
+        if not raw:
+            errors.append(RowError("visit_at", "missing: give the visit time, e.g. "
+                                   "2026-06-02T10:15:00+03:00"))  # fmt: skip
+            return None
+        parsed = parse_visit_time(raw)
+        if parsed is None:
+            errors.append(
+                RowError("visit_at", f"{raw!r} is not a date and time (write e.g. "
+                         "2026-06-02T10:15:00+03:00 or 2.6.2026 10:15)")
+            )  # fmt: skip
+            return None
+        if parsed.tzinfo is None:
+            if self.naive_zone is None and not row.get("timezone"):
+                errors.append(
+                    RowError("visit_at", f"{raw!r} has no UTC offset: add one (+03:00 or Z) "
+                             "or give `timezone`")
+                )  # fmt: skip
+                return None
+            local_zone = zone if row.get("timezone") else self.zone(self.naive_zone or zone.key)
+            return local_instants(parsed, local_zone)[0]
+        return parsed.astimezone(UTC)
+
+    def _flow(
+        self, flow_id: str | None, service_point: str | None, errors: list[RowError]
+    ) -> Flow | None:
+        if flow_id:
+            flow = self.flows.get(flow_id)
+            if flow is None:
+                known = ", ".join(sorted(f.id for f in self._followup_flows())) or "none"
+                errors.append(RowError("flow", f"no flow {flow_id!r} (follow-up flows: {known})"))
+                return None
+            if flow.followup is None:
+                errors.append(RowError("flow", f"flow {flow_id!r} has no `followup:` section"))
+                return None
+            return flow
+        candidates = self._followup_flows()
+        if service_point:
+            for flow in candidates:
+                if service_point in flow.service_points:
+                    return flow
+        if self.default_flow:
+            flow = self.flows.get(self.default_flow)
+            if flow is not None and flow.followup is not None:
+                return flow
+        general = [f for f in candidates if not f.service_points]
+        if len(general) == 1:
+            return general[0]
+        if len(candidates) == 1:
+            return candidates[0]
+        errors.append(
+            RowError("flow", "no flow given and no single follow-up flow fits: add `flow` "
+                     "(one of: " + (", ".join(f.id for f in candidates) or "none") + ")")
+        )  # fmt: skip
+        return None
+
+    def _followup_flows(self) -> list[Flow]:
+        return sorted((f for f in self.flows.all() if f.followup is not None), key=lambda f: f.id)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        # JSON numbers for ids and chat ids; floats only when integral (Excel "1234.0").
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return str(value)
+    return str(value).strip()
+
+
+def _language(raw: str | None, errors: list[RowError]) -> str | None:
+    if not raw:
+        return None
+    lowered = raw.strip().lower()
+    lowered = LANGUAGE_NAMES.get(lowered, lowered)
+    match = _LANGUAGE.match(lowered)
+    if match is None:
+        errors.append(RowError("language", f"{raw!r} is not a language code like fi, sv or en"))
+        return None
+    return match.group(1)
+
+
+# --- phone numbers --------------------------------------------------------------------------
+
+
+def normalise_phone(raw: str, default_region: str = "FI") -> Phone:
+    """E.164 for a phone number written any common way, or why it cannot be used."""
+    text = raw.strip()
+    candidates = [text]
+    digits = re.sub(r"[\s\-./()]", "", text)
+    if digits.startswith("00"):
+        candidates.append("+" + digits[2:])
+    elif digits.isdigit():
+        # Spreadsheets drop the leading "+" (358401234567) or "0" (401234567).
+        candidates += ["0" + digits, "+" + digits]
+    parsed = None
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(candidate, default_region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            parsed = number
+            break
+    if parsed is None:
+        return Phone(None, skip=SkipReason.INVALID_NUMBER, note=f"invalid phone number {raw!r}")
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    zone = zone_for_number(parsed)
+    if phonenumbers.number_type(parsed) in (
+        PhoneNumberType.FIXED_LINE,
+        PhoneNumberType.PREMIUM_RATE,
+        PhoneNumberType.TOLL_FREE,
+        PhoneNumberType.SHARED_COST,
+    ):
+        return Phone(
+            e164, zone, SkipReason.UNREACHABLE, f"{e164} is not a mobile number: no SMS possible"
+        )
+    return Phone(e164, zone)
+
+
+def zone_for_number(number: phonenumbers.PhoneNumber) -> str | None:
+    """The IANA zone of the number's country (or area code), when phonenumbers knows it."""
+    for name in phone_timezone.time_zones_for_number(number):
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+        return name
+    return None
+
+
+# --- visit times ----------------------------------------------------------------------------
+
+_FINNISH = re.compile(
+    r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:\s*(?:klo|kl\.?)?\s*(\d{1,2})[.:](\d{2})(?:[.:](\d{2}))?)?$",
+    re.IGNORECASE,
+)
+
+
+def parse_visit_time(raw: str) -> datetime | None:
+    """ISO 8601 (with or without offset) or Finnish ``2.6.2026 10.15``; naive when no offset."""
+    text = raw.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        value = None
+    if value is not None:
+        return value
+    match = _FINNISH.match(text)
+    if match is None:
+        return None
+    day, month, year, hour, minute, second = match.groups()
+    try:
+        return datetime.combine(
+            date(int(year), int(month), int(day)),
+            time(int(hour or 0), int(minute or 0), int(second or 0)),
+        )
+    except ValueError:
+        return None
+
+
+def row_result(
+    index: int, outcome: Visit | Sequence[RowError], status: str | None = None
+) -> dict[str, Any]:
+    """The JSON shape of one row's result (API and CLI report)."""
+    if isinstance(outcome, Visit):
+        result: dict[str, Any] = {
+            "index": index,
+            "external_id": outcome.external_id,
+            "status": status or ("skipped" if outcome.skip else "scheduled"),
+        }
+        if outcome.skip:
+            result["skip_reason"] = outcome.skip.value
+        if outcome.due_at is not None:
+            result["due_at"] = outcome.due_at.isoformat()
+        if outcome.notes:
+            result["notes"] = list(outcome.notes)
+        return result
+    return {"index": index, "status": "error", "errors": [e.to_json() for e in outcome]}
+
+
+def summarise(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[str(result["status"])] = counts.get(str(result["status"]), 0) + 1
+    return counts
+
+
+# --- storing -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stored:
+    status: str  # "scheduled", "skipped" or "duplicate"
+    skip: SkipReason | None = None
+    note: str | None = None
+
+
+def store_visits(
+    db: Engine, contacts: ContactStore, visits: Sequence[Visit], now: datetime
+) -> list[Stored]:
+    """Store visits in one transaction; a visit seen before (same source and id) is left as is.
+
+    A Telegram chat the bot has never talked to cannot be written to: such a visit is stored
+    with its follow-up skipped as ``no_channel``.
+    """
+    prepared: list[tuple[followups.NewVisit, SkipReason | None, str | None]] = []
+    with transaction(db) as session:
+        for visit in visits:
+            skip = visit.skip
+            note = None
+            contact_id: int | None = None
+            if visit.channel is not None and visit.address is not None:
+                if visit.channel == "telegram":
+                    known = contacts.find(session, "telegram", visit.address)
+                    if known is None:
+                        skip = skip or SkipReason.NO_CHANNEL
+                        note = "the Telegram chat has never written to the bot"
+                    else:
+                        contact_id = known.id
+                else:
+                    contact_id = contacts.find_or_create(
+                        session, visit.channel, visit.address, now, lock=False
+                    ).id
+            new = followups.NewVisit(
+                organisation=visit.organisation,
+                source=visit.source,
+                external_id=visit.external_id,
+                service_point=visit.service_point,
+                visit_at=visit.visit_at,
+                timezone=visit.timezone,
+                contact_id=contact_id,
+                channel=visit.channel if contact_id is not None else None,
+                language=visit.language,
+                flow_id=visit.flow_id,
+                due_at=None if skip else visit.due_at,
+                skip_reason=skip.value if skip else None,
+            )
+            prepared.append((new, skip, note))
+        added = followups.add_visits(session, [p[0] for p in prepared], now)
+    results: list[Stored] = []
+    for (_, skip, note), (_, created) in zip(prepared, added, strict=True):
+        if not created:
+            results.append(Stored("duplicate", note="already received: scheduled once"))
+        else:
+            results.append(Stored("skipped" if skip else "scheduled", skip, note))
+    return results
+
+
+def apply_stored(result: dict[str, Any], stored: Stored) -> dict[str, Any]:
+    """Update a ``row_result`` with what storing decided."""
+    result = dict(result)
+    result["status"] = stored.status
+    if stored.status == "duplicate":
+        result.pop("due_at", None)
+        result.pop("skip_reason", None)
+    elif stored.skip is not None:
+        result["skip_reason"] = stored.skip.value
+        result.pop("due_at", None)
+    if stored.note:
+        result.setdefault("notes", []).append(stored.note)
+    return result
