@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlmodel import Session
 
 from bot import engine as flow_engine
@@ -106,6 +106,8 @@ class ConversationService:
         self._lock = threading.Lock()
         self._pinned: dict[tuple[str, str], Flow | None] = {}  # loaded old versions
         self._sources: dict[tuple[str, str], str] = {}
+        # Flow versions whose YAML text is committed in flow_versions: not looked up again.
+        self._remembered: set[tuple[str, str]] = set()
         self.catalogue = catalogue
         self.use_catalogue(catalogue)
 
@@ -238,16 +240,16 @@ class ConversationService:
             stored_contact = self.contacts.find_or_create(
                 session, inbound.channel, inbound.address, now
             )
-            if inbound.provider_id is not None:
-                seen = message_log.find_inbound(session, inbound.channel, inbound.provider_id)
-                if seen is not None:
-                    replies = message_log.replies_to(session, seen, [MessageStatus.INLINE])
-                    return HandleResult(
-                        replies=replies, duplicate=True, contact_id=stored_contact.id
-                    )
+            # With the contact locked: was this provider id stored already (a redelivery),
+            # and the active run (locked too), in one statement.
+            active, seen = run_store.active_run_and_seen(
+                session, stored_contact.id, inbound.channel, inbound.provider_id
+            )
+            if seen is not None:
+                replies = message_log.replies_to(session, seen, [MessageStatus.INLINE])
+                return HandleResult(replies=replies, duplicate=True, contact_id=stored_contact.id)
             if stored_contact.unreachable_at is not None:
                 self.contacts.clear_unreachable(session, stored_contact.id, now)
-            active = run_store.active_run(session, stored_contact.id, lock=True)
             run_state, run_flow, active = self._pinned_run(session, active, now)
             contact = _core_contact(stored_contact, inbound.address)
             turn = converse(
@@ -340,7 +342,6 @@ class ConversationService:
     ) -> HandleResult:
         contact_id = stored_contact.id
         self._store_contact(session, stored_contact, turn, now)
-
         # Runs: close what the turn closed, then update or insert the turn's run (in this
         # order: the one-active-run-per-contact index must hold after every statement).
         active_done = False
@@ -433,6 +434,9 @@ class ConversationService:
     # --- flow versions -----------------------------------------------------------------
 
     def _remember_version(self, session: Session, state: RunState, now: datetime) -> None:
+        key = (state.flow_id, state.flow_version)
+        if key in self._remembered:
+            return
         source = ""
         flow = self.catalogue.get(state.flow_id)
         if flow is not None and flow.version == state.flow_version:
@@ -447,6 +451,9 @@ class ConversationService:
                 state.flow_version,
             )
         run_store.remember_flow_version(session, state.flow_id, state.flow_version, source, now)
+        if source:
+            # Known for good once this transaction commits (rows there are never deleted).
+            event.listen(session, "after_commit", lambda _s: self._remembered.add(key), once=True)
 
     def _source_of(self, flow: Flow) -> str | None:
         """The YAML text of exactly this flow version (None if the file has changed)."""
@@ -501,6 +508,7 @@ class ConversationService:
             try:
                 return attempt()
             except RetryableStorageError:
+                self._remembered.clear()  # look again: trust nothing cached
                 if tries_left == 0:
                     raise
                 log.info("retrying a conversation transaction after a transient error")

@@ -68,7 +68,9 @@ def language_warm_up(catalogue: Catalogue) -> Callable[[], None]:
 
 def build_services(settings: Settings, *, catalogue: Catalogue | None = None) -> Services:
     """Everything a request or a command needs. Connects to nothing yet."""
-    db = make_engine(settings.database_url)
+    # A long-running app: SQLite's WAL checkpoints (and their fsyncs) run in a background
+    # thread instead of inside whichever request's commit crosses the threshold.
+    db = make_engine(settings.database_url, background_checkpoints=True)
     flows = catalogue if catalogue is not None else Catalogue.load(settings.flows_dir)
     conversations = ConversationService(
         db,

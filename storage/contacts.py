@@ -12,12 +12,14 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from storage.shapes import StoredContact
-from storage.sql import execute, insert_ignore
+from storage.sql import Prepared, execute
 from storage.tables import ContactRow, OptEventRow
 
 _contacts = ContactRow.__table__  # type: ignore[attr-defined]
@@ -45,6 +47,26 @@ _BY_KEY_LOCKED = _BY_KEY.with_for_update(of=_contacts)
 _BY_ID = sa.select(*_PUBLIC_COLUMNS).where(_contacts.c.id == sa.bindparam("b_id"))
 _BY_ID_LOCKED = _BY_ID.with_for_update(of=_contacts)
 _UPDATE_BY_ID = sa.update(_contacts).where(_contacts.c.id == sa.bindparam("b_id"))
+_FAST_BY_KEY = Prepared(_BY_KEY)
+_FAST_BY_KEY_LOCKED = Prepared(_BY_KEY_LOCKED)
+_FAST_UPDATE_LANGUAGE = Prepared(_UPDATE_BY_ID, ("language", "updated_at"))
+_NEW_COLUMNS = ("channel", "address", "address_key", "opted_out", "created_at", "updated_at")
+# A new contact in one statement: nothing comes back when a racing transaction made it first.
+_FAST_CREATE = {
+    name: Prepared(
+        insert(_contacts)
+        .on_conflict_do_nothing(index_elements=["channel", "address_key"])
+        .returning(*_PUBLIC_COLUMNS),
+        _NEW_COLUMNS,
+    )
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_FAST_CLEAR_UNREACHABLE = Prepared(
+    sa.update(_contacts)
+    .where(_contacts.c.id == sa.bindparam("b_id"), _contacts.c.unreachable_at.is_not(None))
+    .values(unreachable_reason=None, unreachable_at=None),
+    ("updated_at",),
+)
 
 
 def normalise_address(address: str) -> str:
@@ -96,19 +118,25 @@ class ContactStore:
         found = self._select(session, channel, key, lock=lock)
         if found is not None:
             return found
-        insert_ignore(
-            session,
-            _contacts,
-            {
-                "channel": channel,
-                "address": normalise_address(address),
-                "address_key": key,
-                "opted_out": False,
-                "created_at": now,
-                "updated_at": now,
-            },
-            ("channel", "address_key"),
+        # A row this transaction inserts stays invisible (and so "locked") until commit;
+        # a racing insert of the same key waits for us, then inserts nothing.
+        row = (
+            _FAST_CREATE[session.connection().dialect.name]
+            .run(
+                session,
+                {
+                    "channel": channel,
+                    "address": normalise_address(address),
+                    "address_key": key,
+                    "opted_out": False,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            .first()
         )
+        if row is not None:
+            return _shape(row)
         created = self._select(session, channel, key, lock=lock)
         if created is None:  # pragma: no cover - the insert above or a racing one made it
             raise RuntimeError("contact vanished right after it was created")
@@ -145,8 +173,8 @@ class ContactStore:
     def update_language(
         self, session: Session, contact_id: int, language: str | None, now: datetime
     ) -> None:
-        session.execute(
-            _UPDATE_BY_ID, {"b_id": contact_id, "language": language, "updated_at": now}
+        _FAST_UPDATE_LANGUAGE.run(
+            session, {"b_id": contact_id, "language": language, "updated_at": now}
         )
 
     def record_opt(
@@ -190,11 +218,7 @@ class ContactStore:
 
     def clear_unreachable(self, session: Session, contact_id: int, now: datetime) -> None:
         """The contact wrote to us again: they can be reached."""
-        session.execute(
-            sa.update(_contacts)
-            .where(_contacts.c.id == contact_id, _contacts.c.unreachable_at.is_not(None))
-            .values(unreachable_reason=None, unreachable_at=None, updated_at=now)
-        )
+        _FAST_CLEAR_UNREACHABLE.run(session, {"b_id": contact_id, "updated_at": now})
 
     def erase(self, session: Session, contact_id: int) -> bool:
         """Delete a contact with its messages, runs, answers and opt events (GDPR erasure).
@@ -209,12 +233,12 @@ class ContactStore:
     def _select(
         self, session: Session, channel: str, key: str, *, lock: bool
     ) -> StoredContact | None:
-        statement = _BY_KEY_LOCKED if lock else _BY_KEY
-        row = execute(session, statement, {"b_channel": channel, "b_key": key}).first()
+        statement = _FAST_BY_KEY_LOCKED if lock else _FAST_BY_KEY
+        row = statement.run(session, {"b_channel": channel, "b_key": key}).first()
         return _shape(row) if row is not None else None
 
 
-def _shape(row: sa.Row[tuple[object, ...]]) -> StoredContact:
+def _shape(row: Any) -> StoredContact:
     return StoredContact(
         id=int(row.id),
         channel=row.channel,

@@ -12,6 +12,9 @@ PostgreSQL is used through psycopg 3: ``postgresql+psycopg://user@host:5432/db``
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,15 +29,32 @@ from sqlmodel import Session
 from storage.errors import StorageError, translate
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# With background checkpoints: how often the WAL is copied back into the database, and
+# the size (pages) at which a committing connection still does it itself (a safety net).
+SQLITE_CHECKPOINT_EVERY_S = 0.5
+SQLITE_AUTOCHECKPOINT_PAGES = 8_000
 _BEGIN_OPTION = "palaute_sqlite_begin"
 
+log = logging.getLogger(__name__)
 
-def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
-    """An engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``)."""
+
+def make_engine(
+    url: str, *, echo: bool = False, background_checkpoints: bool = False, **kwargs: Any
+) -> Engine:
+    """An engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``).
+
+    ``background_checkpoints`` (SQLite files; for long-running servers): a daemon thread
+    checkpoints the WAL twice a second, so requests do not pay for it. Without it SQLite's
+    auto-checkpoint runs inside whichever commit crosses 1000 WAL pages and that commit
+    waits for two fsyncs (tens of milliseconds). The thread starts with the first
+    connection and stops when the engine is disposed.
+    """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(url, echo=echo, **kwargs)
+        return _sqlite_engine(
+            url, echo=echo, background_checkpoints=background_checkpoints, **kwargs
+        )
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             # Plain postgresql:// (as many hosts hand out) would mean psycopg2: use psycopg 3.
@@ -52,7 +72,7 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
     )
 
 
-def _sqlite_engine(url: str, *, echo: bool, **kwargs: Any) -> Engine:
+def _sqlite_engine(url: str, *, echo: bool, background_checkpoints: bool, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     in_memory = parsed.database in (None, "", ":memory:")
     connect_args = dict(kwargs.pop("connect_args", {}))
@@ -63,6 +83,10 @@ def _sqlite_engine(url: str, *, echo: bool, **kwargs: Any) -> Engine:
     elif parsed.database and not parsed.database.startswith("file:"):
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, echo=echo, connect_args=connect_args, **kwargs)
+    checkpointer: _Checkpointer | None = None
+    if background_checkpoints and not in_memory and not str(parsed.database).startswith("file:"):
+        checkpointer = _Checkpointer(str(Path(str(parsed.database)).expanduser()))
+        event.listen(engine, "engine_disposed", lambda _engine: checkpointer.stop())
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -76,6 +100,9 @@ def _sqlite_engine(url: str, *, echo: bool, **kwargs: Any) -> Engine:
                 cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
+            if checkpointer is not None:
+                cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
+                checkpointer.start()
         finally:
             cursor.close()
 
@@ -85,6 +112,54 @@ def _sqlite_engine(url: str, *, echo: bool, **kwargs: Any) -> Engine:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+class _Checkpointer:
+    """Runs ``PRAGMA wal_checkpoint(PASSIVE)`` on its own connection every half second.
+
+    PASSIVE never waits for readers or writers; a round that finds another checkpoint
+    running (another gunicorn worker's) is simply skipped.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None or self._stop.is_set():
+                return
+            self._thread = threading.Thread(
+                target=self._run, name="palaute-sqlite-checkpoint", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            thread = self._thread
+            self._thread = None
+        self._stop.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        self._stop = threading.Event()
+
+    def _run(self) -> None:
+        stop = self._stop
+        try:
+            connection = sqlite3.connect(self.path, timeout=0, check_same_thread=False)
+        except sqlite3.Error as error:  # the pool's own auto-checkpoint still works
+            log.warning("SQLite background checkpoints unavailable: %s", error)
+            return
+        try:
+            while not stop.wait(SQLITE_CHECKPOINT_EVERY_S):
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as error:  # busy: another checkpoint; retry next round
+                    log.debug("SQLite checkpoint skipped: %s", error)
+        finally:
+            connection.close()
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from bot.messages import Choice, Inbound, Outgoing, OutgoingKind
 from storage.shapes import Direction, LoggedMessage, MessageStatus
-from storage.sql import execute
+from storage.sql import Prepared
 from storage.tables import MessageRow
 
 _messages = MessageRow.__table__  # type: ignore[attr-defined]
@@ -28,8 +28,30 @@ _FIND_INBOUND = sa.select(_messages.c.id).where(
     _messages.c.direction == Direction.IN.value,
     _messages.c.provider_id == sa.bindparam("b_provider_id"),
 )
-_INSERT = sa.insert(_messages).returning(_messages.c.id)
-_SET_RUN = (
+_MESSAGE_COLUMNS = (
+    "contact_id",
+    "run_id",
+    "direction",
+    "channel",
+    "provider_id",
+    "reply_to",
+    "kind",
+    "text",
+    "payload",
+    "status",
+    "error_code",
+    "attempts",
+    "next_attempt_at",
+    "claimed_until",
+    "claimed_by",
+    "idempotency_key",
+    "created_at",
+    "updated_at",
+)
+_FAST_FIND_INBOUND = Prepared(_FIND_INBOUND)
+_INSERT_RETURNING_ID = Prepared(sa.insert(_messages).returning(_messages.c.id), _MESSAGE_COLUMNS)
+_INSERT = Prepared(sa.insert(_messages), _MESSAGE_COLUMNS)
+_SET_RUN = Prepared(
     sa.update(_messages)
     .where(_messages.c.id == sa.bindparam("b_id"))
     .values(run_id=sa.bindparam("b_run_id"))
@@ -47,9 +69,9 @@ class NewOutgoing:
 
 def find_inbound(session: Session, channel: str, provider_id: str) -> int | None:
     """The id of the inbound message already stored with this provider id, if any."""
-    found = execute(
-        session, _FIND_INBOUND, {"b_channel": channel, "b_provider_id": provider_id}
-    ).scalar_one_or_none()
+    found = _FAST_FIND_INBOUND.run(
+        session, {"b_channel": channel, "b_provider_id": provider_id}
+    ).scalar()
     return int(found) if found is not None else None
 
 
@@ -86,11 +108,11 @@ def insert_inbound(
         "created_at": now,
         "updated_at": now,
     }
-    return int(execute(session, _INSERT, values).scalar_one())
+    return int(_INSERT_RETURNING_ID.run(session, values).scalar())
 
 
 def set_run(session: Session, message_id: int, run_id: int | None) -> None:
-    execute(session, _SET_RUN, {"b_id": message_id, "b_run_id": run_id})
+    _SET_RUN.run(session, {"b_id": message_id, "b_run_id": run_id})
 
 
 def insert_outgoing(
@@ -102,10 +124,10 @@ def insert_outgoing(
     reply_to: int | None,
     items: Sequence[NewOutgoing],
     now: datetime,
-) -> list[int]:
+) -> None:
     """Store replies in order (their ids increase in the order they must be sent)."""
     if not items:
-        return []
+        return
     rows = [
         {
             "contact_id": contact_id,
@@ -129,8 +151,9 @@ def insert_outgoing(
         }
         for item in items
     ]
-    # One statement per row keeps the ids in sending order on both backends.
-    return [int(execute(session, _INSERT, row).scalar_one()) for row in rows]
+    # The driver's executemany runs one INSERT per row, in order: the ids keep the
+    # sending order on both backends.
+    _INSERT.run_many(session, rows)
 
 
 def replies_to(

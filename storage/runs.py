@@ -12,12 +12,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from bot.run import RecordedAnswer, RunState, RunStatus
-from storage.sql import dialect_name, execute, insert_ignore
-from storage.tables import AnswerRow, FlowRunRow, FlowVersionRow
+from storage.shapes import Direction
+from storage.sql import Prepared
+from storage.tables import AnswerRow, FlowRunRow, FlowVersionRow, MessageRow
 
 _runs = FlowRunRow.__table__  # type: ignore[attr-defined]
 _versions = FlowVersionRow.__table__  # type: ignore[attr-defined]
 _answers = AnswerRow.__table__  # type: ignore[attr-defined]
+_messages = MessageRow.__table__  # type: ignore[attr-defined]
 
 # Prebuilt statements for the per-message path (values are bound, never rebuilt).
 _ACTIVE = sa.select(_runs.c.id, _runs.c.contact_id, _runs.c.state).where(
@@ -25,8 +27,57 @@ _ACTIVE = sa.select(_runs.c.id, _runs.c.contact_id, _runs.c.state).where(
     _runs.c.status == RunStatus.ACTIVE.value,
 )
 _ACTIVE_LOCKED = _ACTIVE.with_for_update(of=_runs)
+_RUN_COLUMNS = (
+    "flow_id",
+    "flow_version",
+    "status",
+    "language",
+    "service_point",
+    "state",
+    "updated_at",
+    "completed_at",
+    "expires_at",
+)
 _INSERT_RUN = sa.insert(_runs).returning(_runs.c.id)
 _UPDATE_RUN = sa.update(_runs).where(_runs.c.id == sa.bindparam("b_id"))
+_FAST_ACTIVE = Prepared(_ACTIVE)
+
+
+def _active_and_seen(dialect: str) -> Prepared:
+    """One row: the inbound message id stored under a provider id (a redelivery), and
+    the contact's active run (PostgreSQL: locked), in one statement."""
+    seen = (
+        sa.select(_messages.c.id)
+        .where(
+            _messages.c.channel == sa.bindparam("b_channel"),
+            _messages.c.direction == Direction.IN.value,
+            _messages.c.provider_id == sa.bindparam("b_provider_id"),
+        )
+        .scalar_subquery()
+        .label("seen")
+    )
+    one = sa.select(sa.literal(1).label("one")).subquery("one")
+    if dialect == "postgresql":
+        run = _ACTIVE_LOCKED.lateral("run")
+        joined = one.outerjoin(run, sa.true())
+    else:  # SQLite: BEGIN IMMEDIATE already serialises writers; no row locks
+        run = _runs
+        joined = one.outerjoin(
+            _runs,
+            sa.and_(
+                _runs.c.contact_id == sa.bindparam("b_contact_id"),
+                _runs.c.status == RunStatus.ACTIVE.value,
+            ),
+        )
+    return Prepared(sa.select(seen, run.c.id, run.c.contact_id, run.c.state).select_from(joined))
+
+
+_ACTIVE_AND_SEEN = {name: _active_and_seen(name) for name in ("postgresql", "sqlite")}
+_FAST_ACTIVE_LOCKED = Prepared(_ACTIVE_LOCKED)
+_FAST_INSERT_RUN = Prepared(_INSERT_RUN, (*_RUN_COLUMNS, "contact_id", "started_at"))
+# A run keeps its flow version for life (it is pinned to it): an update leaves those two
+# columns, and the index on them, alone.
+_FAST_UPDATE_RUN = Prepared(_UPDATE_RUN, _RUN_COLUMNS[2:])
 
 
 def _upsert_answer(insert: Any) -> Any:
@@ -40,15 +91,40 @@ def _upsert_answer(insert: Any) -> Any:
 
 # A step answered again in the same run (it cannot normally happen) replaces the earlier
 # answer rather than failing the whole turn.
+_ANSWER_COLUMNS = (
+    "run_id",
+    "contact_id",
+    "flow_id",
+    "flow_version",
+    "step_id",
+    "value_int",
+    "value_text",
+    "raw_text",
+    "language",
+    "service_point",
+    "answered_at",
+    "skipped",
+    "truncated",
+)
 _UPSERT_ANSWER = {
-    "postgresql": _upsert_answer(postgresql.insert),
-    "sqlite": _upsert_answer(sqlite.insert),
+    "postgresql": Prepared(_upsert_answer(postgresql.insert), _ANSWER_COLUMNS),
+    "sqlite": Prepared(_upsert_answer(sqlite.insert), _ANSWER_COLUMNS),
 }
 _VERSION_SOURCE = sa.select(_versions.c.id, _versions.c.source).where(
     _versions.c.flow_id == sa.bindparam("b_flow_id"),
     _versions.c.version == sa.bindparam("b_version"),
 )
-_FILL_SOURCE = sa.update(_versions).where(_versions.c.id == sa.bindparam("b_id"))
+_FAST_VERSION_SOURCE = Prepared(_VERSION_SOURCE)
+_INSERT_VERSION = {
+    name: Prepared(
+        insert(_versions).on_conflict_do_nothing(index_elements=["flow_id", "version"]),
+        ("flow_id", "version", "source", "first_seen_at"),
+    )
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_FILL_SOURCE = Prepared(
+    sa.update(_versions).where(_versions.c.id == sa.bindparam("b_id")), ("source",)
+)
 
 
 @dataclass(frozen=True)
@@ -65,16 +141,13 @@ def remember_flow_version(
     session: Session, flow_id: str, version: str, source: str, now: datetime
 ) -> None:
     """Store the YAML text of a flow version (once; a missing text is filled in later)."""
-    known = execute(session, _VERSION_SOURCE, {"b_flow_id": flow_id, "b_version": version}).first()
+    known = _FAST_VERSION_SOURCE.run(session, {"b_flow_id": flow_id, "b_version": version}).first()
     if known is not None:
         if source and not known.source:
-            execute(session, _FILL_SOURCE, {"b_id": known.id, "source": source})
+            _FILL_SOURCE.run(session, {"b_id": known.id, "source": source})
         return
-    insert_ignore(
-        session,
-        _versions,
-        {"flow_id": flow_id, "version": version, "source": source, "first_seen_at": now},
-        ("flow_id", "version"),
+    _INSERT_VERSION[session.connection().dialect.name].run(
+        session, {"flow_id": flow_id, "version": version, "source": source, "first_seen_at": now}
     )
 
 
@@ -100,11 +173,31 @@ def known_flow_versions(session: Session, flow_id: str) -> list[tuple[str, datet
 
 
 def active_run(session: Session, contact_id: int, *, lock: bool = False) -> StoredRun | None:
-    statement = _ACTIVE_LOCKED if lock else _ACTIVE
-    row = execute(session, statement, {"b_contact_id": contact_id}).first()
+    statement = _FAST_ACTIVE_LOCKED if lock else _FAST_ACTIVE
+    row = statement.run(session, {"b_contact_id": contact_id}).first()
     if row is None:
         return None
     return StoredRun(int(row.id), int(row.contact_id), RunState.from_json(row.state))
+
+
+def active_run_and_seen(
+    session: Session, contact_id: int, channel: str, provider_id: str | None
+) -> tuple[StoredRun | None, int | None]:
+    """The contact's active run (locked like ``active_run(lock=True)``) and the id of the
+    inbound message already stored with ``provider_id`` (None: not seen, or no id).
+
+    Call it with the contact locked: the statement then sees every earlier message of
+    this contact, committed before the lock was granted.
+    """
+    statement = _ACTIVE_AND_SEEN[session.connection().dialect.name]
+    row = statement.run(
+        session,
+        {"b_contact_id": contact_id, "b_channel": channel, "b_provider_id": provider_id},
+    ).first()
+    seen = int(row.seen) if row.seen is not None else None
+    if row.id is None:
+        return None, seen
+    return StoredRun(int(row.id), int(row.contact_id), RunState.from_json(row.state)), seen
 
 
 def latest_run(session: Session, contact_id: int) -> StoredRun | None:
@@ -141,11 +234,12 @@ def last_started_at(session: Session, contact_id: int, flow_id: str) -> datetime
 def insert_run(session: Session, contact_id: int, state: RunState, now: datetime) -> int:
     values = _run_values(state, now)
     values.update(contact_id=contact_id, started_at=state.started_at)
-    return int(execute(session, _INSERT_RUN, values).scalar_one())
+    return int(_FAST_INSERT_RUN.run(session, values).scalar())
 
 
 def update_run(session: Session, run_id: int, state: RunState, now: datetime) -> None:
-    execute(session, _UPDATE_RUN, {"b_id": run_id, **_run_values(state, now)})
+    """Store the run's new state (its flow and version never change)."""
+    _FAST_UPDATE_RUN.run(session, {"b_id": run_id, **_run_values(state, now)})
 
 
 def due_for_expiry(session: Session, now: datetime, limit: int) -> list[StoredRun]:
@@ -189,7 +283,8 @@ def insert_answers(
     state: RunState,
     answers: Sequence[RecordedAnswer],
 ) -> None:
-    upsert = _UPSERT_ANSWER[dialect_name(session)]
+    upsert = _UPSERT_ANSWER[session.connection().dialect.name]
+    rows = []
     for answer in answers:
         value_int = answer.value if isinstance(answer.value, int) else None
         value_text = answer.value if isinstance(answer.value, str) else None
@@ -208,7 +303,8 @@ def insert_answers(
             "skipped": answer.skipped,
             "truncated": answer.truncated,
         }
-        execute(session, upsert, values)
+        rows.append(values)
+    upsert.run_many(session, rows)
 
 
 @dataclass(frozen=True)
