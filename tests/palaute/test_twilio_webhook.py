@@ -421,10 +421,8 @@ def test_two_messages_from_one_number_at_once_are_handled_in_order(
 
 
 def test_storage_outage_answers_503_and_a_missing_schema_an_apology(
-    db_url: str, clock: Clock, fake: FakeTwilioAPI, tmp_path: Any
+    clock: Clock, fake: FakeTwilioAPI, tmp_path: Any
 ) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("the SQLite case is enough")
     unreachable = make_app("postgresql+psycopg://postgres@127.0.0.1:9/nowhere", clock, fake)
     response = Phone(unreachable, "+358401000011").post(inbound_form("+358401000011", "HYMIÖ"))
     assert response.status_code == 503
