@@ -25,7 +25,6 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import Engine, event
 from sqlmodel import Session
@@ -33,7 +32,7 @@ from sqlmodel import Session
 from bot import engine as flow_engine
 from bot.conversation import Contact, FlowCatalogue, Turn, converse, start_run
 from bot.flow import Flow
-from bot.flow_loader import flow_version, load_flow_text
+from bot.flow_loader import load_flow_text
 from bot.flow_problems import FlowError
 from bot.language import LanguageDetector, language_for_phone
 from bot.messages import Inbound, Outgoing
@@ -112,9 +111,16 @@ class ConversationService:
         self.use_catalogue(catalogue)
 
     def use_catalogue(self, catalogue: FlowCatalogue) -> None:
-        """Switch to a reloaded catalogue. Runs in progress stay on their own versions."""
+        """Switch to a reloaded catalogue. Runs in progress stay on their own versions.
+
+        The YAML text of each flow comes from the catalogue (exactly what was loaded, so
+        an edit to the file after loading cannot be mistaken for this version).
+        """
         for flow in catalogue.all():
-            self._source_of(flow)  # read each file now, while it matches the loaded flow
+            text = catalogue.text_of(flow)
+            if text is not None:
+                with self._lock:
+                    self._sources[(flow.id, flow.version)] = text
         self.catalogue = catalogue
 
     # --- public API --------------------------------------------------------------------
@@ -456,23 +462,9 @@ class ConversationService:
             event.listen(session, "after_commit", lambda _s: self._remembered.add(key), once=True)
 
     def _source_of(self, flow: Flow) -> str | None:
-        """The YAML text of exactly this flow version (None if the file has changed)."""
-        key = (flow.id, flow.version)
+        """The YAML text of exactly this flow version (None for flows built in code)."""
         with self._lock:
-            cached = self._sources.get(key)
-        if cached is not None:
-            return cached
-        if not flow.source:
-            return None
-        try:
-            text = Path(flow.source).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None
-        if flow_version(text) != flow.version:
-            return None
-        with self._lock:
-            self._sources[key] = text
-        return text
+            return self._sources.get((flow.id, flow.version))
 
     def _flow_for(self, session: Session, state: RunState) -> Flow | None:
         """The flow version a run is pinned to: the current one, or its stored source."""
