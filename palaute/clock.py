@@ -205,11 +205,14 @@ class FollowupDispatcher:
             last = followups.last_surveyed_many(
                 session, {(c.contact_id, c.organisation) for c in firsts if c.contact_id}
             )
+            started: list[tuple[ClaimedFollowup, int | None]] = []
             for claim in chunk:
                 if claim.id not in held:
                     report.lost += 1  # our lease ran out and another clock took it over
                     continue
-                self._handle(session, claim, now, last, report)
+                self._handle(session, claim, now, last, report, started)
+            # The runs just started, marked sent together (``held`` locked these claims).
+            followups.mark_sent_many(session, started, now)
         return report
 
     def _handle(
@@ -219,6 +222,7 @@ class FollowupDispatcher:
         now: datetime,
         last_surveyed: dict[tuple[int, str], datetime],
         report: DispatchReport,
+        started: list[tuple[ClaimedFollowup, int | None]],
     ) -> None:
         flow = self.catalogue.get(claim.flow_id)
         rule = flow.followup if flow is not None else None
@@ -267,7 +271,7 @@ class FollowupDispatcher:
             report.rescheduled += 1
             return
         if kind is FollowupKind.FIRST:
-            self._start(session, claim, flow, rule, zone, now, report)
+            self._start(session, claim, flow, rule, zone, now, report, started)
             last_surveyed[key] = now  # a second visit in this chunk sees the cap
         else:
             self._remind(session, claim, flow, rule, active, now, report)
@@ -281,6 +285,7 @@ class FollowupDispatcher:
         zone: ZoneInfo,
         now: datetime,
         report: DispatchReport,
+        started: list[tuple[ClaimedFollowup, int | None]],
     ) -> None:
         assert claim.contact_id is not None
         result = self.conversations.start_in(
@@ -294,7 +299,7 @@ class FollowupDispatcher:
         if result.run_id is None:  # the core refused (opted out between checks)
             self._skip(session, claim, SkipReason.OPTED_OUT, now, report)
             return
-        followups.mark_sent(session, claim, result.run_id, now)
+        started.append((claim, result.run_id))  # marked sent with the chunk
         report.sent += 1
         at = reminder_time(rule, now, claim.visit_at, zone)
         if at is not None:

@@ -4,14 +4,19 @@ Every outbound message is already stored (``storage.messages``) before anything 
 A worker:
 
 1. claims due ``sms`` rows (``storage.outbox.claim_due``: a lease, safe with many workers);
-2. per message, in one short transaction: re-checks the contact (opted out or unreachable
-   -> ``skipped``), reserves the sender's next rate slot (``storage.sms.reserve_slot``,
-   shared by every worker through the database) and writes an open send attempt;
-3. waits for the slot and calls Twilio (``channels.twilio_sms.TwilioSender``);
-4. records the outcome: ``sent`` with the MessageSid; or a retry at
-   ``now + back-off`` (exponential, jittered, never earlier than ``Retry-After``); or
-   ``failed`` for permanent errors, marking the contact opted out (21610) or unreachable
-   (21211/21614/30003/30005/30006).
+2. per wave (about one second of sending at the configured rate; one message at a time
+   below 2/s), in one short transaction: renews the claim if an earlier wave took long
+   (dropping messages another worker took over), re-checks the contacts (opted out or
+   unreachable -> ``skipped``), reserves the sender's next rate slots
+   (``storage.sms.reserve_slots``, shared by every worker through the database) and
+   writes an open send attempt per message;
+3. waits for each slot and calls Twilio (``channels.twilio_sms.TwilioSender``), on up to
+   ``send_threads`` threads when slots are closer together than a request takes; a send
+   whose claim would run out before it could finish is not started (queued again);
+4. records the outcomes: every ``sent`` of the wave (with its MessageSid) in one
+   transaction; per failure, a retry at ``now + back-off`` (exponential, jittered, never
+   earlier than ``Retry-After``) or ``failed`` for permanent errors, marking the contact
+   opted out (21610) or unreachable (21211/21614/30003/30005/30006).
 
 A worker that dies between Twilio's answer and step 4 leaves the attempt open and the
 row ``sending``. When the lease runs out another worker reclaims it and first asks
@@ -32,17 +37,20 @@ import random
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from channels.twilio_sms import (
     CHANNEL,
     ContactEffect,
     PermanentSendError,
     SendError,
+    SendResult,
     TwilioSender,
 )
 from palaute.clock_time import utcnow
@@ -61,6 +69,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATUS_PATH = "/webhooks/twilio/status"
+
+# A wave: messages checked against opt-outs, reserved and sent together (seconds of sending).
+WAVE_SECONDS = 1.0
+# Several sends in flight at once only when slots are closer than a request takes.
+PARALLEL_BELOW = timedelta(milliseconds=50)
+# Extend a claim before a wave when less than this (plus the wave's slots) is left of it.
+RENEW_BELOW = timedelta(seconds=30)
+# No send starts later than this before the claim ends (a request times out in 15 s).
+SEND_MARGIN = timedelta(seconds=20)
 
 
 @dataclass(frozen=True)
@@ -118,6 +135,7 @@ class SmsOutbox:
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        send_threads: int = 4,
     ) -> None:
         if rate_per_second <= 0:
             raise ValueError("SMS_RATE_PER_SECOND must be above 0 (e.g. 1 for a long code).")
@@ -132,6 +150,7 @@ class SmsOutbox:
         self.clock = clock
         self.sleep = sleep
         self.rng = rng or random.Random()
+        self.send_threads = max(1, send_threads)
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -143,13 +162,22 @@ class SmsOutbox:
         return timedelta(seconds=60) + self.interval * count
 
     def run_once(self, limit: int = 200) -> OutboxReport:
-        """Claim and send one batch of due messages."""
+        """Claim and send one batch of due messages.
+
+        Messages handed out again (a worker died or timed out) go one by one through
+        ``_deliver``, which first asks Twilio whether they already went out. The others
+        are sent in waves of about one second of sending (``wave_size``): per wave one
+        transaction re-checks the contacts, reserves the slots and opens the attempts;
+        the sends run on a few threads when the rate allows several in flight; one more
+        transaction records what Twilio accepted.
+        """
         report = OutboxReport()
         size = self.batch_size(limit)
+        claimed_at = self.clock()
         with transaction(self.engine) as session:
             claimed = outbox_repo.claim_due(
                 session,
-                self.clock(),
+                claimed_at,
                 size,
                 self.worker_id,
                 self.lease(size),
@@ -157,14 +185,34 @@ class SmsOutbox:
                 channels=[CHANNEL],
             )
         report.claimed = len(claimed)
+        lease_end = claimed_at + self.lease(size)
+        fresh = [message for message in claimed if not message.reclaimed]
         for message in claimed:
+            if message.reclaimed:
+                self._deliver_safely(message, report)
+        wave = self.wave_size()
+        for start in range(0, len(fresh), wave):
+            part = fresh[start : start + wave]
             try:
-                self._deliver(message, report)
+                lease_end = self._deliver_wave(part, lease_end, report)
             except StorageError as error:
-                # Nothing of that step was written; the lease expires and it comes back.
-                log.error("outbox message %s: storage error %s", message.id, error)
-                report.errors.append(f"message {message.id}: {error}")
+                # Nothing of that step was written; the lease expires and they come back.
+                log.error("outbox messages %s..: storage error %s", part[0].id, error)
+                report.errors.append(f"messages from {part[0].id}: {error}")
         return report
+
+    def wave_size(self) -> int:
+        """Messages checked, reserved and sent together: about one second of sending, so
+        an opt-out is seen at most that long before the send (one at a time below 2/s)."""
+        return max(1, int(self.rate_per_second * WAVE_SECONDS))
+
+    def _deliver_safely(self, message: OutboxMessage, report: OutboxReport) -> None:
+        try:
+            self._deliver(message, report)
+        except StorageError as error:
+            # Nothing of that step was written; the lease expires and it comes back.
+            log.error("outbox message %s: storage error %s", message.id, error)
+            report.errors.append(f"message {message.id}: {error}")
 
     def run_until_idle(self, limit: int = 200, max_batches: int = 1000) -> OutboxReport:
         """Send batches until nothing is due (tests, `palaute outbox run --once`)."""
@@ -193,13 +241,7 @@ class SmsOutbox:
             elif contact.unreachable_at is not None:
                 reason = "unreachable"
             if reason is not None:
-                outbox_repo.mark_skipped(session, message.id, reason, now=now)
-                attempt = sms_repo.start_attempt(
-                    session, message.id, message.attempts, self.worker_id, now
-                )
-                sms_repo.finish_attempt(
-                    session, attempt, AttemptOutcome.SKIPPED, now, detail=reason
-                )
+                self._skip(session, message, reason, now)
                 report.skipped += 1
                 return
             unfinished = sms_repo.open_attempts(session, message.id)
@@ -230,6 +272,102 @@ class SmsOutbox:
                 session, attempt, AttemptOutcome.SENT, now, provider_id=result.sid
             )
         report.sent += 1
+
+    def _deliver_wave(
+        self, part: list[OutboxMessage], lease_end: datetime, report: OutboxReport
+    ) -> datetime:
+        """Send ``part`` (fresh claims, one per contact). Returns the claims' lease end."""
+        now = self.clock()
+        ids = [message.id for message in part]
+        with transaction(self.engine) as session:
+            if lease_end - now < RENEW_BELOW + self.interval * len(part):
+                # An earlier wave took long: extend the claim, and drop any message another
+                # worker took over meanwhile (it is theirs to send now).
+                lease_end = now + self.lease(len(part))
+                held = outbox_repo.renew_claims(session, ids, self.worker_id, lease_end, now=now)
+                for message in part:
+                    if message.id not in held:
+                        log.warning("outbox message %s: claim taken over, not sent", message.id)
+                part = [message for message in part if message.id in held]
+            reasons = outbox_repo.not_reachable(session, [message.contact_id for message in part])
+            for message in part:
+                if message.contact_id in reasons:
+                    self._skip(session, message, reasons[message.contact_id], now)
+                    report.skipped += 1
+            part = [message for message in part if message.contact_id not in reasons]
+            unfinished = sms_repo.messages_with_open_attempts(
+                session, [message.id for message in part]
+            )
+            fast = [message for message in part if message.id not in unfinished]
+            slots = sms_repo.reserve_slots(
+                session, self.sender.sender_key, now, self.interval, len(fast)
+            )
+            attempts = sms_repo.start_attempts(
+                session, [(message.id, message.attempts) for message in fast], self.worker_id, now
+            )
+        for message in part:
+            if message.id in unfinished:  # an earlier try may have gone out: ask Twilio
+                self._deliver_safely(message, report)
+        # Never start a send that could still be in flight when the claim runs out.
+        deadline = lease_end - SEND_MARGIN
+        jobs = list(zip(fast, slots, strict=True))
+
+        def send(job: tuple[OutboxMessage, datetime]) -> SendResult | SendError | None:
+            message, slot = job
+            wait = (slot - self.clock()).total_seconds()
+            if wait > 0:
+                self.sleep(wait)
+            if self.clock() >= deadline:
+                return None
+            try:
+                return self.sender.send(
+                    message.address, message.text, status_callback=self.status_callback(message.id)
+                )
+            except SendError as error:
+                return error
+
+        threads = min(self.send_threads, len(jobs)) if self.interval < PARALLEL_BELOW else 1
+        if threads <= 1:
+            outcomes = [send(job) for job in jobs]
+        else:
+            with ThreadPoolExecutor(threads, thread_name_prefix="sms-send") as pool:
+                outcomes = list(pool.map(send, jobs))
+        sent = [
+            (message, attempt, outcome.sid)
+            for message, attempt, outcome in zip(fast, attempts, outcomes, strict=True)
+            if isinstance(outcome, SendResult)
+        ]
+        if sent:
+            now = self.clock()
+            with transaction(self.engine) as session:
+                outbox_repo.mark_sent_many(session, [(m.id, sid) for m, _, sid in sent], now=now)
+                sms_repo.finish_sent_attempts(session, [(a, sid) for _, a, sid in sent], now)
+            report.sent += len(sent)
+        for message, attempt, outcome in zip(fast, attempts, outcomes, strict=True):
+            if isinstance(outcome, SendError):
+                self._failed(message, attempt, outcome, report)
+            elif outcome is None:
+                self._not_sent(message, attempt, report)
+        return lease_end
+
+    def _not_sent(self, message: OutboxMessage, attempt: int, report: OutboxReport) -> None:
+        """The claim ran short before this message's turn: queue it again, untried."""
+        now = self.clock()
+        with transaction(self.engine) as session:
+            outbox_repo.mark_failed(session, message.id, "claim_expiring", now, now=now)
+            sms_repo.finish_attempt(
+                session,
+                attempt,
+                AttemptOutcome.RETRY,
+                now,
+                detail="not sent: this worker's claim was running out",
+            )
+        report.retried += 1
+
+    def _skip(self, session: Session, message: OutboxMessage, reason: str, now: datetime) -> None:
+        outbox_repo.mark_skipped(session, message.id, reason, now=now)
+        attempt = sms_repo.start_attempt(session, message.id, message.attempts, self.worker_id, now)
+        sms_repo.finish_attempt(session, attempt, AttemptOutcome.SKIPPED, now, detail=reason)
 
     def _recover(
         self,

@@ -273,6 +273,40 @@ def mark_sent(session: Session, claim: ClaimedFollowup, run_id: int | None, now:
     _finish(session, claim, now, status=FollowupStatus.SENT, run_id=run_id, sent_at=now)
 
 
+def mark_sent_many(
+    session: Session, sent: Sequence[tuple[ClaimedFollowup, int | None]], now: datetime
+) -> None:
+    """``mark_sent`` for many ``(claim, run id)`` pairs in one statement (executemany)."""
+    if not sent:
+        return
+    session.execute(
+        sa.update(_followups)
+        .where(
+            _followups.c.id == sa.bindparam("b_id"),
+            _followups.c.claimed_by == sa.bindparam("b_claimed_by"),
+            _followups.c.attempts == sa.bindparam("b_attempts"),
+        )
+        .values(
+            status=FollowupStatus.SENT.value,
+            claimed_by=None,
+            claimed_until=None,
+            updated_at=now,
+            run_id=sa.bindparam("b_run_id"),
+            sent_at=now,
+            due_at=None,
+        ),
+        [
+            {
+                "b_id": claim.id,
+                "b_claimed_by": claim.claimed_by,
+                "b_attempts": claim.attempts,
+                "b_run_id": run_id,
+            }
+            for claim, run_id in sent
+        ],
+    )
+
+
 def mark_skipped(session: Session, claim: ClaimedFollowup, reason: str, now: datetime) -> None:
     _finish(session, claim, now, status=FollowupStatus.SKIPPED, skip_reason=reason)
 

@@ -33,9 +33,10 @@ from sqlmodel import Session
 from storage.contacts import ContactStore
 from storage.shapes import Direction, MessageStatus, OutboxMessage
 from storage.sql import dialect_name
-from storage.tables import MessageRow
+from storage.tables import ContactRow, MessageRow
 
 _messages = MessageRow.__table__  # type: ignore[attr-defined]
+_people = ContactRow.__table__  # type: ignore[attr-defined]
 
 # Provider status callbacks may arrive out of order: never move a message backwards.
 _RANK = {
@@ -157,7 +158,77 @@ def claim_due(
     ]
     messages.sort(key=lambda message: message.id)
     return messages
-    return messages
+
+
+def not_reachable(session: Session, contact_ids: Collection[int]) -> dict[int, str]:
+    """Which of these contacts must not be messaged now, and why (``opted_out`` /
+    ``unreachable``; a contact that no longer exists counts as opted out)."""
+    ids = sorted(set(contact_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        sa.select(_people.c.id, _people.c.opted_out, _people.c.unreachable_at).where(
+            _people.c.id.in_(ids)
+        )
+    )
+    reasons: dict[int, str] = {contact_id: "opted_out" for contact_id in ids}  # gone
+    for row in rows:
+        if row.opted_out:
+            continue
+        if row.unreachable_at is not None:
+            reasons[int(row.id)] = "unreachable"
+        else:
+            del reasons[int(row.id)]
+    return reasons
+
+
+def renew_claims(
+    session: Session, message_ids: list[int], worker_id: str, until: datetime, *, now: datetime
+) -> set[int]:
+    """Extend ``worker_id``'s claim on these ``sending`` messages to ``until``.
+
+    Returns the ids still held: a message missing from the answer was taken over by
+    another worker (our lease ran out) or finished meanwhile, and must not be sent.
+    """
+    if not message_ids:
+        return set()
+    rows = session.execute(
+        sa.update(_messages)
+        .where(
+            _messages.c.id.in_(sorted(set(message_ids))),
+            _messages.c.status == MessageStatus.SENDING.value,
+            _messages.c.claimed_by == worker_id[:64],
+        )
+        .values(claimed_until=until, updated_at=now)
+        .returning(_messages.c.id)
+    )
+    return {int(row.id) for row in rows}
+
+
+def mark_sent_many(session: Session, sent: list[tuple[int, str]], *, now: datetime) -> None:
+    """``mark_sent`` for many ``(message_id, provider_id)`` pairs in one statement."""
+    if not sent:
+        return
+    session.execute(
+        sa.update(_messages)
+        .where(
+            _messages.c.id == sa.bindparam("b_id"),
+            # (no IN: expanding parameters cannot be used with executemany)
+            sa.or_(
+                _messages.c.status == MessageStatus.SENDING.value,
+                _messages.c.status == MessageStatus.QUEUED.value,
+            ),
+        )
+        .values(
+            status=MessageStatus.SENT.value,
+            provider_id=sa.bindparam("b_provider"),
+            error_code=None,
+            claimed_until=None,
+            next_attempt_at=None,
+            updated_at=now,
+        ),
+        [{"b_id": message_id, "b_provider": provider} for message_id, provider in sent],
+    )
 
 
 def mark_sent(session: Session, message_id: int, provider_id: str | None, *, now: datetime) -> None:

@@ -36,10 +36,14 @@ __all__ = [
     "attempts_of",
     "contact_of_sent",
     "finish_attempt",
+    "finish_sent_attempts",
+    "messages_with_open_attempts",
     "open_attempts",
     "push_slot",
     "reserve_slot",
+    "reserve_slots",
     "start_attempt",
+    "start_attempts",
 ]
 
 _messages = MessageRow.__table__  # type: ignore[attr-defined]
@@ -268,3 +272,75 @@ def push_slot(session: Session, sender: str, not_before: datetime, now: datetime
         session.execute(
             sa.update(_slots).where(_slots.c.sender == sender).values(next_at=not_before)
         )
+
+
+# --- batches (the outbox worker's fast path) ------------------------------------------------
+
+
+def start_attempts(
+    session: Session, starts: list[tuple[int, int]], worker: str, now: datetime
+) -> list[int]:
+    """Open one attempt per ``(message_id, attempt)``; their ids, in the same order."""
+    if not starts:
+        return []
+    ids = session.execute(
+        sa.insert(_attempts).returning(_attempts.c.id, sort_by_parameter_order=True),
+        [
+            {
+                "message_id": message_id,
+                "attempt": attempt,
+                "worker": worker[:64],
+                "outcome": AttemptOutcome.STARTED,
+                "started_at": now,
+            }
+            for message_id, attempt in starts
+        ],
+    ).scalars()
+    return [int(i) for i in ids]
+
+
+def finish_sent_attempts(session: Session, sent: list[tuple[int, str]], now: datetime) -> None:
+    """Close attempts Twilio accepted: ``(attempt_id, provider_id)`` pairs, one statement."""
+    if not sent:
+        return
+    session.execute(
+        sa.update(_attempts)
+        .where(_attempts.c.id == sa.bindparam("b_id"))
+        .values(
+            outcome=AttemptOutcome.SENT,
+            provider_id=sa.bindparam("b_provider"),
+            error_code=None,
+            detail=None,
+            finished_at=now,
+        ),
+        [{"b_id": attempt, "b_provider": provider} for attempt, provider in sent],
+    )
+
+
+def messages_with_open_attempts(session: Session, message_ids: list[int]) -> set[int]:
+    """Which of these messages have an attempt that never recorded its outcome."""
+    if not message_ids:
+        return set()
+    rows = session.execute(
+        sa.select(_attempts.c.message_id)
+        .where(
+            _attempts.c.message_id.in_(sorted(set(message_ids))),
+            _attempts.c.outcome == AttemptOutcome.STARTED,
+        )
+        .distinct()
+    )
+    return {int(row.message_id) for row in rows}
+
+
+def reserve_slots(
+    session: Session, sender: str, now: datetime, interval: timedelta, count: int
+) -> list[datetime]:
+    """Reserve ``count`` consecutive sending times of ``sender`` at once (see
+    ``reserve_slot``): ``interval`` apart, the first at or after ``now``."""
+    if count <= 0:
+        return []
+    first = max(now, _locked_next_at(session, sender, now))
+    session.execute(
+        sa.update(_slots).where(_slots.c.sender == sender).values(next_at=first + interval * count)
+    )
+    return [first + interval * i for i in range(count)]

@@ -15,6 +15,7 @@ and ``GET .../Messages/{sid}.json``, and checks HTTP basic auth like Twilio does
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import secrets
 import threading
@@ -23,6 +24,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,16 @@ ERROR_TEXTS = {
 
 def load_fixture(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _send_shape() -> dict[str, Any]:
+    """The fixture a created message is shaped after (read once; callers copy it)."""
+    shape: dict[str, Any] = load_fixture("send_message_response.json")
+    return shape
+
+
+_REASONS = {code.value: code.phrase for code in HTTPStatus}
 
 
 @dataclass
@@ -132,7 +144,10 @@ class FakeTwilioAPI:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+            protocol_version = "HTTP/1.1"  # keep-alive: the SDK's requests Session reuses it
+            # Answers are one write, but the request line and headers arrive in pieces:
+            # without TCP_NODELAY a reply can wait ~40 ms for the client's delayed ACK.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 return
@@ -172,13 +187,13 @@ class FakeTwilioAPI:
         extra: dict[str, str] | None = None,
     ) -> None:
         body = json.dumps(payload).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json; charset=utf-8")
-        h.send_header("Content-Length", str(len(body)))
-        for key, value in (extra or {}).items():
-            h.send_header(key, value)
-        h.end_headers()
-        h.wfile.write(body)
+        # Status line, headers and body in one write (one TCP segment for small answers).
+        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}"]
+        head.append("Content-Type: application/json; charset=utf-8")
+        head.append(f"Content-Length: {len(body)}")
+        head.append(f"Date: {h.date_time_string()}")
+        head.extend(f"{key}: {value}" for key, value in (extra or {}).items())
+        h.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
 
     def _error(self, h: BaseHTTPRequestHandler, failure: _Failure) -> None:
         if failure.body is not None:
@@ -264,7 +279,7 @@ class FakeTwilioAPI:
         self._send_json(h, 201, message)
 
     def _message(self, form: dict[str, str]) -> dict[str, Any]:
-        shape = load_fixture("send_message_response.json")
+        shape = dict(_send_shape())
         sid = "SM" + secrets.token_hex(16)
         now = format_datetime(datetime.now(UTC).replace(microsecond=0), usegmt=False)
         now = now.replace("-0000", "+0000")

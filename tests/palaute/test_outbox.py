@@ -402,3 +402,92 @@ def test_outbox_run_command(
     result = CliRunner().invoke(main, ["outbox", "run", "--once"])
     assert result.exit_code != 0
     assert "TWILIO_AUTH_TOKEN" in result.output
+
+
+def test_a_batch_is_sent_in_parallel_once_each_and_opted_out_people_are_skipped(
+    app: Flask, fake: FakeTwilioAPI, clock: Clock
+) -> None:
+    numbers = [f"+3584011004{index:02d}" for index in range(30)]
+    ids = {number: queue_survey(app, clock, number) for number in numbers}
+    services = services_of(app)
+    stopped = numbers[7]
+    with transaction(services.db) as session:
+        found = services.conversations.contacts.find(session, "sms", stopped)
+        assert found is not None
+        services.conversations.contacts.record_opt(
+            session, found.id, action="out", via="keyword", keyword="STOP", now=clock()
+        )
+    fake.fail_for(numbers[3], 30003)
+    worker = worker_for(app, clock, send_threads=4)
+    report = worker.run_until_idle(limit=50)
+    assert (report.sent, report.skipped, report.failed) == (28, 1, 1)
+    assert sorted(m["to"] for m in fake.messages) == sorted(set(numbers) - {stopped, numbers[3]})
+    assert stopped not in {r.form["To"] for r in fake.creates()}
+    by_number = {m["to"]: m["sid"] for m in fake.messages}
+    for number, sid in by_number.items():
+        stored = row(app, ids[number])
+        assert (stored.status, stored.provider_id) == ("sent", sid)
+        assert attempts(app, ids[number]) == [("sent", sid)]
+    assert row(app, ids[stopped]).status == "skipped"
+    assert row(app, ids[numbers[3]]).status == "failed"
+
+
+def test_a_send_whose_claim_would_run_out_is_queued_again_untried(
+    app: Flask, fake: FakeTwilioAPI, clock: Clock
+) -> None:
+    message_id = queue_survey(app, clock, "+358401100014")
+    with transaction(services_of(app).db) as session:
+        # the sender's next free slot is further away than the worker's claim lasts
+        sms_repo.push_slot(session, SURVEY_NUMBER, clock() + timedelta(minutes=10), clock())
+    worker = worker_for(app, clock)
+    worker.sleep = lambda seconds: clock.advance(seconds=seconds)
+    report = worker.run_once()
+    assert (report.sent, report.retried) == (0, 1)
+    assert fake.creates() == []
+    stored = row(app, message_id)
+    assert (stored.status, stored.error_code) == ("queued", "claim_expiring")
+    assert attempts(app, message_id) == [("retry", None)]
+    assert worker.run_until_idle().sent == 1  # the slot has come: sent once
+    assert len(fake.messages) == 1
+
+
+def test_parallel_sends_still_keep_the_senders_rate(
+    app: Flask, fake: FakeTwilioAPI, clock: Clock
+) -> None:
+    for index in range(16):
+        queue_survey(app, clock, f"+3584011005{index:02d}")
+    services = services_of(app)
+    started: list[float] = []
+
+    class Timed(TwilioSender):
+        def send(self, to: str, body: str, *, status_callback: str | None = None) -> Any:
+            started.append(time.monotonic())
+            return super().send(to, body, status_callback=status_callback)
+
+    # 25 per second: slots 40 ms apart, closer than a request takes, so 4 threads each
+    workers = [
+        SmsOutbox(
+            services.db,
+            Timed(ACCOUNT_SID, AUTH_TOKEN, from_number=SURVEY_NUMBER, base_url=fake.base_url),
+            services.conversations.contacts,
+            rate_per_second=25.0,
+            public_base_url=PUBLIC,
+            send_threads=4,
+        )
+        for _ in range(2)
+    ]
+    threads = [threading.Thread(target=w.run_until_idle, kwargs={"limit": 5}) for w in workers]
+    begin = time.monotonic()  # no slot can come before this
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(m["to"] for m in fake.messages) == sorted(
+        f"+3584011005{index:02d}" for index in range(16)
+    )
+    times = sorted(started)
+    assert len(times) == 16
+    # The k-th send waits for the k-th slot at least (a busy machine only makes it later);
+    # without the shared slots all 16 would leave in a few milliseconds.
+    for k, at in enumerate(times):
+        assert at - begin >= k * 0.04 - 0.01, (k, [t - begin for t in times])

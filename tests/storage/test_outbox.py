@@ -230,3 +230,28 @@ def test_a_message_waits_while_an_earlier_one_is_being_sent(engine: Engine) -> N
     with transaction(engine) as session:
         outbox.mark_sent(session, first.id, "SM-1", now=NOW)
     assert [m.text for m in claim(engine, worker="w2")] == ["question 2"]
+
+
+def test_renewing_claims_keeps_only_the_ones_still_held(engine: Engine) -> None:
+    queue(engine, ["a"], address="+358401230001")
+    queue(engine, ["b"], address="+358401230002")
+    first, second = claim(engine, worker="slow")
+    # the slow worker's lease runs out; another worker takes over the second message
+    (taken,) = claim(engine, now=NOW + LEASE + timedelta(seconds=1), limit=1, worker="w2")
+    assert taken.id == first.id
+    later = NOW + LEASE + timedelta(seconds=2)
+    with transaction(engine) as session:
+        held = outbox.renew_claims(session, [first.id, second.id], "slow", later + LEASE, now=later)
+    assert held == {second.id}  # the taken-over message is no longer ours to send
+    assert claim(engine, now=later + LEASE - timedelta(seconds=1), worker="w3") == []
+
+
+def test_sent_in_bulk_never_overwrites_a_final_status(engine: Engine) -> None:
+    queue(engine, ["a"], address="+358401230003")
+    queue(engine, ["b"], address="+358401230004")
+    a, b = claim(engine)
+    with transaction(engine) as session:
+        outbox.mark_skipped(session, b.id, "opted_out", now=NOW)
+        outbox.mark_sent_many(session, [(a.id, "SM-a"), (b.id, "SM-b")], now=NOW)
+    assert status_of(engine, a.id) == ("sent", 1, None)
+    assert status_of(engine, b.id) == ("skipped", 1, "opted_out")
