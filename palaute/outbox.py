@@ -55,6 +55,7 @@ from channels.twilio_sms import (
 )
 from palaute.clock_time import utcnow
 from palaute.config import Settings
+from palaute.retry import RetryPolicy
 from storage import outbox as outbox_repo
 from storage import sms as sms_repo
 from storage.contacts import ContactStore
@@ -78,19 +79,6 @@ PARALLEL_BELOW = timedelta(milliseconds=50)
 RENEW_BELOW = timedelta(seconds=30)
 # No send starts later than this before the claim ends (a request times out in 15 s).
 SEND_MARGIN = timedelta(seconds=20)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    base: timedelta = timedelta(seconds=5)
-    cap: timedelta = timedelta(hours=1)
-    max_attempts: int = 8
-
-    def delay(self, attempts: int, retry_after: float | None, rng: random.Random) -> timedelta:
-        """Exponential back-off with jitter (half fixed, half random), at least Retry-After."""
-        exponential = min(self.cap.total_seconds(), self.base.total_seconds() * 2 ** (attempts - 1))
-        jittered = exponential / 2 + rng.uniform(0, exponential / 2)
-        return timedelta(seconds=max(jittered, retry_after or 0.0))
 
 
 @dataclass

@@ -33,6 +33,7 @@ from sqlalchemy import Engine
 from channels.telegram import CHANNEL
 from channels.telegram_sender import SendError, TelegramSender
 from palaute.clock_time import utcnow
+from palaute.retry import RetryPolicy
 from storage import outbox as outbox_repo
 from storage import telegram as calls_repo
 from storage.contacts import ContactStore
@@ -47,20 +48,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CALL_MAX_AGE = timedelta(minutes=10)  # Telegram refuses to answer older button presses
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    base: timedelta = timedelta(seconds=5)
-    cap: timedelta = timedelta(hours=1)
-    max_attempts: int = 8
-
-    def delay(self, attempts: int, retry_after: float | None, rng: random.Random) -> timedelta:
-        """``retry_after`` exactly when Telegram gave one; else jittered exponential."""
-        if retry_after is not None:
-            return timedelta(seconds=retry_after)
-        exponential = min(self.cap.total_seconds(), self.base.total_seconds() * 2 ** (attempts - 1))
-        return timedelta(seconds=exponential / 2 + rng.uniform(0, exponential / 2))
 
 
 @dataclass
@@ -104,7 +91,7 @@ class TelegramOutbox:
         self.sender = sender
         self.contacts = contacts
         self.worker_id = worker_id or default_worker_id()
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or RetryPolicy(exact_retry_after=True)
         self.clock = clock
         self.rng = rng or random.Random()
         self.lease = lease

@@ -15,7 +15,8 @@ from flask.testing import FlaskClient
 
 from channels.twilio_sms import compute_signature
 from palaute.app import create_app
-from palaute.outbox import RetryPolicy, SmsOutbox, build_sms_outbox
+from palaute.outbox import SmsOutbox, build_sms_outbox
+from palaute.retry import RetryPolicy
 from palaute.web import EXTENSION_KEY
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioAPI, load_fixture
 

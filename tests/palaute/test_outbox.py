@@ -19,7 +19,8 @@ from flask import Flask
 
 from channels.twilio_sms import TwilioSender, compute_signature
 from palaute.cli import main
-from palaute.outbox import RetryPolicy, SmsOutbox
+from palaute.outbox import SmsOutbox
+from palaute.retry import RetryPolicy
 from storage import sms as sms_repo
 from storage.db import transaction
 from storage.tables import MessageRow
