@@ -28,19 +28,11 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import random
 import secrets
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 from xml.etree import ElementTree
@@ -48,15 +40,12 @@ from xml.etree import ElementTree
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from flask import Flask, Response  # noqa: E402
-from psycopg import sql  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
+from bench.harness import Result, database, gunicorn, merge  # noqa: E402
 from bot.flow_loader import Catalogue  # noqa: E402
-from storage import migrate  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 
 AUTH_TOKEN = "b3c5d1e9f0a2b4c6d8e0f1a3b5c7d9e1"
@@ -64,7 +53,6 @@ ACCOUNT_SID = "AC" + "5" * 32
 PUBLIC = "https://kysely.example.fi"
 PATH = "/webhooks/twilio/sms"
 SURVEY_NUMBER = "+358451230000"
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 DUPLICATE_SHARE = 0.05
 TARGET = 0.35
 FIXED_TWIML = (
@@ -124,38 +112,6 @@ def conversation(number: str) -> list[tuple[bytes, str]]:
         signature = validator.compute_signature(PUBLIC + PATH, form)
         out.append((urlencode(form).encode(), signature))
     return out
-
-
-@dataclass
-class Result:
-    name: str
-    seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    errors: int = 0  # not 200, not TwiML, or (palaute) not the survey's next prompt
-    duplicates: int = 0  # retried MessageSids answered exactly like the first time
-    duplicate_mismatches: int = 0
-    samples: list[str] = field(default_factory=list)
-
-    @property
-    def requests(self) -> int:
-        return len(self.latencies)
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
-    def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000 if ordered else 0.0
-
-    def line(self) -> str:
-        return (
-            f"{self.name:<22} {self.requests:>6} req  {self.rps:>8.1f} req/s  "
-            f"p50 {self.percentile(0.50):>6.1f} ms  p99 {self.percentile(0.99):>7.1f} ms  "
-            f"errors {self.errors}  duplicates {self.duplicates}"
-            + (f" ({self.duplicate_mismatches} answered differently)"
-               if self.duplicate_mismatches else "")
-        )  # fmt: skip
 
 
 def _texts(payload: bytes) -> list[str] | None:
@@ -235,89 +191,6 @@ def run_load(
         thread.join()
     result.seconds = time.perf_counter() - started
     return result
-
-
-def merge(name: str, parts: list[Result]) -> Result:
-    total = Result(name)
-    for part in parts:
-        total.seconds += part.seconds
-        total.latencies.extend(part.latencies)
-        total.errors += part.errors
-        total.duplicates += part.duplicates
-        total.duplicate_mismatches += part.duplicate_mismatches
-        total.samples.extend(part.samples)
-    return total
-
-
-# --- servers and databases -------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def gunicorn(
-    app_spec: str, env: dict[str, str], warm: list[list[tuple[bytes, str]]], threads: int
-) -> Iterator[int]:
-    port = free_port()
-    process = subprocess.Popen(
-        [GUNICORN, "-w", "2", "--threads", str(threads), "-b", f"127.0.0.1:{port}",
-         "--log-level", "warning", "--chdir", str(ROOT), app_spec],
-        env={**os.environ, **env},
-        cwd=ROOT,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn {app_spec} exited with {process.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn {app_spec} did not start") from None
-                time.sleep(0.1)
-        # Warm both workers through the whole path (imports, flows, language detectors
-        # built in the background) with numbers outside the measured set.
-        run_load("warm-up", port, warm, 4, None)
-        time.sleep(3)
-        yield port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextmanager
-def database(backend: str, pg_url: str) -> Iterator[str]:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="palaute-bench-") as folder:
-            url = f"sqlite:///{Path(folder) / 'bench.sqlite3'}"
-            migrate.upgrade(url)
-            yield url
-        return
-    name = f"palaute_bench_{secrets.token_hex(6)}"
-    libpq = make_url(pg_url).set(drivername="postgresql").render_as_string(False)
-    with psycopg.connect(libpq, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(pg_url).set(database=name).render_as_string(False)
-    try:
-        migrate.upgrade(url)
-        yield url
-    finally:
-        with psycopg.connect(libpq, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (name,),
-            )
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
 
 
 def check_database(url: str, numbers: int) -> list[str]:
@@ -451,6 +324,13 @@ def bench(backend: str, args: argparse.Namespace) -> bool:
     base = 40_000_000 + random.randrange(10**6) * 10
     numbers = [conversation(f"+35840{base + i:08d}") for i in range(args.numbers)]
     warm = [conversation(f"+35850{base + i:08d}") for i in range(8)]
+
+    def warm_up(port: int) -> None:
+        # Warm both workers through the whole path (imports, flows, language detectors
+        # built in the background) with numbers outside the measured set.
+        run_load("warm-up", port, warm, 4, None)
+        time.sleep(3)
+
     expected = expected_replies()
     rounds = max(1, args.rounds)
     slices = [numbers[i::rounds] for i in range(rounds)]
@@ -470,8 +350,8 @@ def bench(backend: str, args: argparse.Namespace) -> bool:
         bare_parts: list[Result] = []
         full_parts: list[Result] = []
         with (
-            gunicorn("bench.webhook_sms:bare_app()", env, warm, args.threads) as bare_port,
-            gunicorn(args.app_spec, env, warm, args.threads) as port,
+            gunicorn("bench.webhook_sms:bare_app()", env, warm_up, args.threads) as bare_port,
+            gunicorn(args.app_spec, env, warm_up, args.threads) as port,
         ):
             for part in slices:
                 # The baseline answers a round in a fraction of a second: repeat it (it

@@ -30,38 +30,25 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import random
-import secrets
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from flask import Flask, Response, jsonify, request  # noqa: E402
-from psycopg import sql  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
-from storage import migrate  # noqa: E402
+from bench.harness import Result, database, gunicorn, merge  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 
 SECRET = "bench-secret_" + "x" * 20
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
 PATH = "/webhooks/telegram"
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 DUPLICATE_SHARE = 0.05
 TARGET = 0.35
 
@@ -140,37 +127,6 @@ def conversation(chat: int, first_id: int) -> list[dict[str, Any]]:
 # --- load ----------------------------------------------------------------------------------
 
 
-@dataclass
-class Result:
-    name: str
-    seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    errors: int = 0
-    duplicates: int = 0  # repeated updates answered exactly like the first time
-    duplicate_mismatches: int = 0
-
-    @property
-    def requests(self) -> int:
-        return len(self.latencies)
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
-    def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000 if ordered else 0.0
-
-    def line(self) -> str:
-        return (
-            f"{self.name:<22} {self.requests:>6} req  {self.rps:>8.1f} req/s  "
-            f"p50 {self.percentile(0.50):>6.1f} ms  p99 {self.percentile(0.99):>7.1f} ms  "
-            f"errors {self.errors}  duplicates {self.duplicates}"
-            + (f" ({self.duplicate_mismatches} answered differently)"
-               if self.duplicate_mismatches else "")
-        )  # fmt: skip
-
-
 def run_load(name: str, port: int, chats: list[list[dict[str, Any]]], clients: int) -> Result:
     result = Result(name)
     lock = threading.Lock()
@@ -227,75 +183,6 @@ def run_load(name: str, port: int, chats: list[list[dict[str, Any]]], clients: i
 # --- servers and databases -------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def gunicorn(app_spec: str, env: dict[str, str]) -> Iterator[int]:
-    port = free_port()
-    process = subprocess.Popen(
-        [GUNICORN, "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-         "--chdir", str(ROOT), app_spec],
-        env={**os.environ, **env},
-        cwd=ROOT,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn {app_spec} exited with {process.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn {app_spec} did not start") from None
-                time.sleep(0.1)
-        # Warm both workers through the whole path (imports, flows, language detectors
-        # built in the background) with chats outside the measured set, then let the
-        # background warm-up finish.
-        warm_chats = [conversation(5_000_000_000 + i, 800_000_000 + i * 10) for i in range(8)]
-        run_load("warm-up", port, warm_chats, 4)
-        time.sleep(3)
-        run_load("warm-up", port, warm_chats[:2], 2)
-        yield port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextmanager
-def database(backend: str, pg_url: str) -> Iterator[str]:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="palaute-bench-") as folder:
-            url = f"sqlite:///{Path(folder) / 'bench.sqlite3'}"
-            migrate.upgrade(url)
-            yield url
-        return
-    name = f"palaute_bench_{secrets.token_hex(6)}"
-    libpq = make_url(pg_url).set(drivername="postgresql").render_as_string(False)
-    with psycopg.connect(libpq, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(pg_url).set(database=name).render_as_string(False)
-    try:
-        migrate.upgrade(url)
-        yield url
-    finally:
-        with psycopg.connect(libpq, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (name,),
-            )
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-
-
 def check_database(url: str, chats: int, distinct_updates: int, warm: int) -> list[str]:
     """The measured chats' rows (plus the warm-up chats' ``warm`` complete conversations)."""
     chats += warm
@@ -322,15 +209,13 @@ def check_database(url: str, chats: int, distinct_updates: int, warm: int) -> li
     return problems
 
 
-def merge(name: str, parts: list[Result]) -> Result:
-    total = Result(name)
-    for part in parts:
-        total.seconds += part.seconds
-        total.latencies.extend(part.latencies)
-        total.errors += part.errors
-        total.duplicates += part.duplicates
-        total.duplicate_mismatches += part.duplicate_mismatches
-    return total
+def warm_up(port: int) -> None:
+    """Warm both workers through the whole path (imports, flows, language detectors built
+    in the background) with chats outside the measured set, then let that warm-up finish."""
+    warm_chats = [conversation(5_000_000_000 + i, 800_000_000 + i * 10) for i in range(8)]
+    run_load("warm-up", port, warm_chats, 4)
+    time.sleep(3)
+    run_load("warm-up", port, warm_chats[:2], 2)
 
 
 def bench(backend: str, args: argparse.Namespace) -> bool:
@@ -352,8 +237,8 @@ def bench(backend: str, args: argparse.Namespace) -> bool:
         bare_parts: list[Result] = []
         full_parts: list[Result] = []
         with (
-            gunicorn("bench.webhook_telegram:bare_app()", env) as bare_port,
-            gunicorn(args.app_spec, env) as full_port,
+            gunicorn("bench.webhook_telegram:bare_app()", env, warm_up) as bare_port,
+            gunicorn(args.app_spec, env, warm_up) as full_port,
         ):
             for part in slices:
                 # The baseline answers a round in a fraction of a second: repeat it (it
