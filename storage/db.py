@@ -12,9 +12,12 @@ PostgreSQL is used through psycopg 3: ``postgresql+psycopg://user@host:5432/db``
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -162,6 +165,96 @@ class _Checkpointer:
             connection.close()
 
 
+class _WriterGate:
+    """Hands SQLite's write lock from one writer to the next without sleeping in between.
+
+    SQLite's busy handler polls a locked database after sleeping 1, 2, 5, 10 ... ms, so a
+    writer that finds the lock taken loses milliseconds after it was freed. Writers that
+    go through ``transaction()`` queue here first instead: threads of one process on a
+    lock, processes on an advisory ``flock`` of ``<database>-writer.lock`` polled every
+    ~0.1 ms. The gate only orders writers; SQLite's own lock still protects the data, so
+    a writer that bypasses the gate (or gives up waiting after the busy timeout) is as
+    safe as before, only slower.
+    """
+
+    def __init__(self, database: str) -> None:
+        self.path = database + "-writer.lock"
+        self._threads = threading.Lock()
+        self._local = threading.local()
+        self._fd: int | None = None
+        self._fd_pid = 0
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        if getattr(self._local, "inside", False):  # nested in this thread: already ours
+            yield
+            return
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        if not self._threads.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            yield  # give up ordering; SQLite's busy timeout decides
+            return
+        try:
+            fd = self._file()
+            locked = fd is not None and self._flock(fd, deadline)
+            self._local.inside = True
+            try:
+                yield
+            finally:
+                self._local.inside = False
+                if locked and fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def _file(self) -> int | None:
+        # One descriptor per process: after a fork the parent's descriptor would share
+        # the parent's lock instead of competing with it.
+        if self._fd is None or self._fd_pid != os.getpid():
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as error:
+                log.warning("SQLite writer gate unavailable (%s): %s", self.path, error)
+                self._fd = None
+            self._fd_pid = os.getpid()
+        return self._fd
+
+    @staticmethod
+    def _flock(fd: int, deadline: float) -> bool:
+        pause = 0.00005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(pause)
+                pause = min(pause * 2, 0.0005)
+
+
+_GATES: dict[str, _WriterGate] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def _writer_gate(engine: Engine) -> _WriterGate | None:
+    """The gate of a SQLite file engine whose transactions write (BEGIN IMMEDIATE)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    if engine.get_execution_options().get(_BEGIN_OPTION, "IMMEDIATE") != "IMMEDIATE":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    gate = _GATES.get(database)
+    if gate is None:
+        # Spellings of one file share its gate: keyed by the spelling, made for the path.
+        path = str(Path(database).expanduser().resolve())
+        with _GATES_LOCK:
+            gate = _GATES.get(path) or _GATES.setdefault(path, _WriterGate(path))
+            _GATES[database] = gate
+    return gate
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -178,7 +271,19 @@ def transaction(engine: Engine) -> Iterator[Session]:
     """One unit of work: commit at the end, roll back on any error.
 
     Database errors come out as ``storage.errors.StorageError`` (see ``retryable``).
+    SQLite writers queue at the database's ``_WriterGate`` first.
     """
+    gate = _writer_gate(engine)
+    if gate is None:
+        with _session(engine) as session:
+            yield session
+        return
+    with gate.held(), _session(engine) as session:
+        yield session
+
+
+@contextmanager
+def _session(engine: Engine) -> Iterator[Session]:
     session = Session(engine, expire_on_commit=False)
     try:
         with session.begin():

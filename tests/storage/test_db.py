@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import multiprocessing
+import os
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -90,6 +93,72 @@ def test_read_modify_write_from_many_threads_loses_no_update(engine: Engine) -> 
     with engine.connect() as connection:
         total = connection.execute(sa.select(contacts_table.c.language)).scalar_one()
     assert total == "50"
+
+
+def _gate_is_free(path: Path) -> bool:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+def test_sqlite_writers_queue_at_the_gate_for_the_whole_transaction(tmp_path: Path) -> None:
+    """A writer holds ``<db>-writer.lock`` from before BEGIN until after COMMIT, so the
+    next writer (another gunicorn worker) wakes as soon as the commit is done instead of
+    polling SQLite's lock; readers never queue."""
+    database = tmp_path / "db.sqlite3"
+    engine = make_engine(f"sqlite:///{database}")
+    gate = tmp_path / "db.sqlite3-writer.lock"
+    try:
+        with transaction(engine) as session:
+            session.execute(sa.text("CREATE TABLE t (n INTEGER)"))
+            assert not _gate_is_free(gate)
+        assert _gate_is_free(gate)
+        with transaction(read_only(engine)) as session:
+            session.execute(sa.text("SELECT count(*) FROM t"))
+            assert _gate_is_free(gate)
+        with pytest.raises(RuntimeError), transaction(engine) as session:
+            session.execute(sa.text("INSERT INTO t VALUES (1)"))
+            raise RuntimeError("rolled back")
+        assert _gate_is_free(gate)  # released after a rollback too
+    finally:
+        engine.dispose()
+
+
+def _count_up(url: str, times: int) -> None:
+    engine = make_engine(url)
+    try:
+        for _ in range(times):
+            with transaction(engine) as session:
+                value = session.execute(sa.text("SELECT n FROM counter")).scalar_one()
+                session.execute(sa.text("UPDATE counter SET n = :n"), {"n": value + 1})
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_writers_in_several_processes_lose_no_update(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    engine = make_engine(url)
+    try:
+        with transaction(engine) as session:
+            session.execute(sa.text("CREATE TABLE counter (n INTEGER)"))
+            session.execute(sa.text("INSERT INTO counter VALUES (0)"))
+        context = multiprocessing.get_context("spawn")
+        workers = [context.Process(target=_count_up, args=(url, 40)) for _ in range(3)]
+        for worker in workers:
+            worker.start()
+        _count_up(url, 40)
+        for worker in workers:
+            worker.join(timeout=120)
+        assert [worker.exitcode for worker in workers] == [0, 0, 0]
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT n FROM counter").scalar_one() == 160
+    finally:
+        engine.dispose()
 
 
 def test_naive_datetimes_never_reach_the_database(engine: Engine) -> None:
