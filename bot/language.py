@@ -51,7 +51,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 # --------------------------------------------------------------------------- detection
@@ -84,11 +84,15 @@ class Detection:
     """The detected language, or ``None`` when the detector abstains.
 
     ``confidence`` is the best candidate's confidence in 0..1 (also when abstaining;
-    0.0 when there was nothing to detect).
+    0.0 when there was nothing to detect). ``scores``: every candidate's confidence when
+    the detector reports them (lingua does; rounded to 6 decimals, as stable across
+    processes as ``confidence``), so ``narrowed`` can answer for fewer candidates
+    without detecting again.
     """
 
     language: str | None
     confidence: float
+    scores: tuple[tuple[str, float], ...] = field(default=(), compare=False)
 
 
 class LanguageDetector(Protocol):
@@ -180,14 +184,56 @@ class LinguaDetector:
         values = self._lingua_for(codes).compute_language_confidence_values(cleaned)
         if not values:
             return Detection(None, 0.0)
-        best = values[0]
-        confidence = round(float(best.value), 4)
-        if confidence == 0.0:  # lingua found no evidence for any candidate
-            return Detection(None, 0.0)
-        code = str(best.language.iso_code_639_1.name).lower()
-        if confidence < abstain_threshold(len(codes), len(cleaned.split())):
-            return Detection(None, confidence)
-        return Detection(code, confidence)
+        scores = tuple((_code_of(v.language), round(float(v.value), 6)) for v in values)
+        return _judged(scores[0][0], scores[0][1], len(codes), cleaned, scores)
+
+
+_CODES_OF_LINGUA: dict[Any, str] = {}
+# ``narrowed`` renormalises scores rounded to 6 decimals; below this much confidence left
+# on the smaller set the result could be off in the 4th decimal, so it detects again.
+_NARROWABLE_MASS = 0.05
+
+
+def _code_of(language: Any) -> str:
+    """The ISO 639-1 code of a lingua ``Language`` (memoised: asked for every candidate)."""
+    code = _CODES_OF_LINGUA.get(language)
+    if code is None:
+        code = _CODES_OF_LINGUA[language] = str(language.iso_code_639_1.name).lower()
+    return code
+
+
+def _judged(
+    code: str, value: float, candidates: int, cleaned: str, scores: tuple[tuple[str, float], ...]
+) -> Detection:
+    confidence = round(value, 4)
+    if confidence == 0.0:  # no evidence for any candidate
+        return Detection(None, 0.0)
+    if confidence < abstain_threshold(candidates, len(cleaned.split())):
+        return Detection(None, confidence, scores)
+    return Detection(code, confidence, scores)
+
+
+def narrowed(detection: Detection, text: str, languages: Sequence[str]) -> Detection | None:
+    """``detection`` (made among more candidates) as if ``text`` had been detected among
+    ``languages`` alone; None when it cannot tell (then detect again).
+
+    lingua's confidences are a softmax over the candidates' n-gram log-probabilities, so
+    dropping candidates is renormalising the rest (identical to 1e-15 over
+    tests/data/language). It cannot tell when (almost) all the confidence went to
+    candidates outside ``languages``, e.g. when lingua's rules saw a letter only one
+    language has (Estonian "õ"): lingua then works out the smaller set anew.
+    """
+    codes = known_codes(languages)
+    if len(codes) < 2 or not detection.scores:
+        return None
+    kept = [(code, value) for code, value in detection.scores if code in codes]
+    total = sum(value for _, value in kept)
+    if total < _NARROWABLE_MASS:  # little left: the scores' rounding would show
+        return None
+    code, best = max(kept, key=lambda item: item[1])
+    return _judged(code, best / total, len(codes), clean_text(text), tuple(
+        (c, v / total) for c, v in kept
+    ))  # fmt: skip
 
 
 def known_codes(languages: Iterable[str]) -> tuple[str, ...]:
@@ -237,6 +283,7 @@ def detect(text: str, languages: Sequence[str]) -> Detection:
 # --------------------------------------------------------------------------- codes, phones
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize_code(code: str | None) -> str:
     """ "en-GB" → "en", "SV" → "sv", "zh_Hans" → "zh"; "" for nothing usable."""
     if not code:
@@ -422,6 +469,39 @@ def _non_latin_script(text: str) -> bool:
     return other > latin
 
 
+class RememberingDetector:
+    """A ``LanguageDetector`` that answers a question it was asked before from memory.
+
+    For one message: ``prepare`` runs the detections ``decide_language`` will ask for,
+    before the caller takes its database lock, and the core's questions inside the lock
+    are then answered at once. Not shared between messages (it keeps every answer).
+    """
+
+    def __init__(self, detector: LanguageDetector | None = None) -> None:
+        self._detector = detector
+        self._memo: dict[tuple[str, tuple[str, ...]], Detection] = {}
+
+    def detect(self, text: str, languages: Sequence[str]) -> Detection:
+        key = (text, known_codes(languages))
+        found = self._memo.get(key)
+        if found is None:
+            found = (self._detector or default_detector()).detect(text, languages)
+            self._memo[key] = found
+        return found
+
+    def prepare(self, text: str, flow_languages: Sequence[str]) -> None:
+        """Detect ``text`` now as ``decide_language`` would in a flow with these languages."""
+        supported = tuple(dict.fromkeys(normalize_code(code) for code in flow_languages))
+        if explicit_request(text) is not None or not clean_text(text):
+            return
+        words = word_count(text)
+        outside = [code for code in REPORTABLE_LANGUAGES if code not in supported]
+        if outside and (words >= 2 or _non_latin_script(text)):
+            self.detect(text, [*supported, *outside])  # the flow's own set is narrowed from it
+        elif len(supported) >= 2 and words >= 2:
+            self.detect(text, supported)
+
+
 def decide_language(
     current: str,
     text: str,
@@ -466,6 +546,7 @@ def decide_language(
     words = word_count(text)
 
     outside = [code for code in REPORTABLE_LANGUAGES if code not in supported]
+    wide: Detection | None = None
     if outside and (words >= 2 or _non_latin_script(text)):
         wide = detector.detect(text, [*supported, *outside])
         if wide.language is not None and wide.language not in supported:
@@ -481,7 +562,9 @@ def decide_language(
 
     if len(supported) < 2 or words < 2:
         return keep
-    found = detector.detect(text, supported)
+    found = (narrowed(wide, text, supported) if wide is not None else None) or detector.detect(
+        text, supported
+    )
     if (
         found.language is not None
         and found.language != current

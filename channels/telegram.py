@@ -167,18 +167,23 @@ def parse_update(payload: Mapping[str, Any] | None) -> ParsedUpdate:
     update_id = payload.get("update_id")
     if not isinstance(update_id, int) or isinstance(update_id, bool):
         raise TelegramUpdateError("update_id: missing or not an integer")
+    # de_json builds the objects without checking the JSON types of their fields: a
+    # field of the wrong type shows while we read it, and is the same typed error.
     try:
         update = Update.de_json(dict(payload), bot=None)
+        return _translate(update_id, update, payload)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise TelegramUpdateError(f"body: not a Bot API Update ({exc})") from exc
 
+
+def _translate(update_id: int, update: Update, payload: Mapping[str, Any]) -> ParsedUpdate:
     if update.message is not None:
         return _parse_message(update_id, update.message)
     if update.callback_query is not None:
         return _parse_callback(update_id, update.callback_query)
     if update.my_chat_member is not None:
         member = update.my_chat_member
-        chat_id = str(member.chat.id)
+        chat_id = _id_of_chat(member.chat)
         if member.chat.type != ChatType.PRIVATE:
             return _ignored(update_id, f"my_chat_member in a {member.chat.type} chat", chat_id)
         new_status = member.new_chat_member.status
@@ -202,7 +207,19 @@ def parse_update(payload: Mapping[str, Any] | None) -> ParsedUpdate:
 
 def _chat(update: Update) -> str | None:
     chat = update.effective_chat
-    return str(chat.id) if chat is not None else None
+    return _id_of_chat(chat) if chat is not None else None
+
+
+def _id_of_chat(chat: Any) -> str:
+    if not isinstance(chat.id, int) or isinstance(chat.id, bool):
+        raise TypeError("chat.id: not an integer")
+    return str(chat.id)
+
+
+def _optional_text(value: Any, field: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{field}: not a string")
+    return value
 
 
 def _ignored(update_id: int, reason: str, chat_id: str | None = None) -> ParsedUpdate:
@@ -210,13 +227,14 @@ def _ignored(update_id: int, reason: str, chat_id: str | None = None) -> ParsedU
 
 
 def _parse_message(update_id: int, message: Message) -> ParsedUpdate:
-    chat_id = str(message.chat.id)
+    chat_id = _id_of_chat(message.chat)
     if message.chat.type != ChatType.PRIVATE:
         return _ignored(update_id, f"message in a {message.chat.type} chat", chat_id)
     user = message.from_user
     if user is None or user.is_bot or message.sender_chat is not None:
         return _ignored(update_id, "message not sent by a person", chat_id)
-    hint = language_hint(user.language_code)
+    hint = language_hint(_optional_text(user.language_code, "from.language_code"))
+    text_field = _optional_text(message.text, "text")
 
     def inbound(text: str, kind: InboundKind, start_code: str | None = None) -> ParsedUpdate:
         return ParsedUpdate(
@@ -235,11 +253,11 @@ def _parse_message(update_id: int, message: Message) -> ParsedUpdate:
             ),
         )
 
-    if message.text is not None:
-        text = message.text.strip()
+    if text_field is not None:
+        text = text_field.strip()
         command = _COMMAND_RE.match(text) if text.startswith("/") else None
         if command is None:
-            return inbound(message.text, InboundKind.TEXT)
+            return inbound(text_field, InboundKind.TEXT)
         name, argument = command.group(1).lower(), (command.group(3) or "").strip()
         if name == "start":
             code = argument if _START_CODE_RE.fullmatch(argument) else None
@@ -256,15 +274,16 @@ def _parse_callback(update_id: int, query: CallbackQuery) -> ParsedUpdate:
     message = query.message
     if message is not None:
         chat = message.chat
-        chat_id, chat_type = str(chat.id), chat.type
+        chat_id, chat_type = _id_of_chat(chat), chat.type
     else:  # the message is too old to be shown; a private chat's id is the user's id
         chat_id, chat_type = str(query.from_user.id), ChatType.PRIVATE
     if chat_type != ChatType.PRIVATE:
         return _ignored(update_id, f"button press in a {chat_type} chat", chat_id)
-    if query.data is None:
+    data = _optional_text(query.data, "callback_query.data")
+    if data is None:
         return _ignored(update_id, "button press without callback data", chat_id)
-    step_id, value = decode_callback_data(query.data)
-    hint = language_hint(query.from_user.language_code)
+    step_id, value = decode_callback_data(data)
+    hint = language_hint(_optional_text(query.from_user.language_code, "from.language_code"))
     message_id: int | None = None
     message_text = ""
     label: str | None = None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import email.utils
 import hmac
 import logging
+import os
 import re
 import threading
 import unicodedata
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
+from xml.sax.saxutils import escape
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -34,7 +36,6 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.rest import Client
-from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.messages import Inbound, InboundKind, Outgoing
 
@@ -315,14 +316,23 @@ def sms_text(message: Outgoing) -> str:
     return clean_text(message.text)[:MAX_OUTBOUND_CHARS]
 
 
+TWIML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+
+
 def render_twiml(messages: Iterable[Outgoing | str]) -> str:
-    """A TwiML ``<Response>`` with one ``<Message>`` per reply (empty: no reply)."""
-    response = MessagingResponse()
+    """A TwiML ``<Response>`` with one ``<Message>`` per reply (empty: no reply).
+
+    Byte for byte what ``twilio.twiml.messaging_response.MessagingResponse`` writes (a
+    test compares them), without building an element tree on every webhook.
+    """
+    parts = []
     for message in messages:
         text = sms_text(message) if isinstance(message, Outgoing) else clean_text(message)
         if text.strip():
-            response.message(text)
-    return str(response.to_xml(xml_declaration=True))
+            parts.append(f"<Message>{escape(text)}</Message>")
+    if not parts:
+        return TWIML_DECLARATION + "<Response />"
+    return TWIML_DECLARATION + "<Response>" + "".join(parts) + "</Response>"
 
 
 # --------------------------------------------------------------------------------------
@@ -441,6 +451,23 @@ class _HeaderKeepingHttpClient(TwilioHttpClient):
         return None
 
 
+def _settle_environment(http: TwilioHttpClient, base_url: str) -> None:
+    """Read the proxy and CA-bundle environment once, not on every send.
+
+    requests re-reads ``HTTPS_PROXY``/``NO_PROXY`` and the CA-bundle variables for each
+    request (~0.1 ms of a ~0.75 ms send); the process environment does not change while
+    a sender lives, so they are resolved here and the session stops looking.
+    """
+    session = http.session
+    if session is None:
+        return
+    http.proxy = {**requests.utils.get_environ_proxies(base_url), **(http.proxy or {})}
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False
+
+
 class TwilioSender:
     """Sends SMS through the Messages API with the ``twilio`` SDK ``Client``.
 
@@ -466,6 +493,7 @@ class TwilioSender:
         self.from_number = from_number
         self.messaging_service_sid = messaging_service_sid
         self._http = _HeaderKeepingHttpClient(timeout=timeout)
+        _settle_environment(self._http, base_url)
         self.client = Client(account_sid, auth_token, http_client=self._http, environment={})
         # The Api domain's base URL is what every Messages request is built on.
         self.client.api.base_url = base_url.rstrip("/")

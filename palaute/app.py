@@ -19,7 +19,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, redirect, url_for
+from flask import Flask, Request, Response, redirect, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from palaute.clock_time import utcnow
 from palaute.config import Settings
@@ -41,11 +42,23 @@ def load_settings(test_config: Mapping[str, Any] | None) -> Settings:
     return settings
 
 
+class CookieOnDemandSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without building the signer for a request that
+    brings no session cookie (every webhook: ~0.1 ms each). A session written during
+    such a request is still signed and sent as usual."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and self.get_cookie_name(app) not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     settings = load_settings(test_config)
     logging.basicConfig(level=settings.log_level.upper())
 
     app = Flask(__name__)
+    app.session_interface = CookieOnDemandSessions()
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key,
         CLOCK=utcnow,

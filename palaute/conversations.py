@@ -34,8 +34,8 @@ from bot.conversation import Contact, FlowCatalogue, Turn, converse, start_run
 from bot.flow import Flow
 from bot.flow_loader import load_flow_text
 from bot.flow_problems import FlowError
-from bot.language import LanguageDetector, language_for_phone
-from bot.messages import Inbound, Outgoing
+from bot.language import LanguageDetector, RememberingDetector, language_for_phone
+from bot.messages import Inbound, InboundKind, Outgoing
 from bot.run import RunState, RunStatus
 from storage import messages as message_log
 from storage import runs as run_store
@@ -122,6 +122,7 @@ class ConversationService:
                 with self._lock:
                     self._sources[(flow.id, flow.version)] = text
         self.catalogue = catalogue
+        self._language_sets = sorted({tuple(flow.languages) for flow in catalogue.all()})
 
     # --- public API --------------------------------------------------------------------
 
@@ -129,8 +130,34 @@ class ConversationService:
         self, inbound: Inbound, now: datetime, *, inline_limit: int | None = None
     ) -> HandleResult:
         """Handle one citizen message (see the module docstring)."""
+        result = self.handle_guarded(inbound, now, None, inline_limit=inline_limit)
+        if result is None:  # pragma: no cover - only a guard refuses a message
+            raise RuntimeError("a message without a guard was refused")
+        return result
+
+    def handle_guarded(
+        self,
+        inbound: Inbound,
+        now: datetime,
+        guard: Callable[[Session, RunState | None], bool] | None,
+        *,
+        inline_limit: int | None = None,
+    ) -> HandleResult | None:
+        """``handle``, with the caller's ``guard`` inside the same transaction.
+
+        For a message not seen before, ``guard(session, active run state or None)`` runs
+        with the contact locked, before the turn. It may write its own rows through
+        ``session`` (committed with the turn, rolled back with it) and returns whether the
+        message goes on to the core; if not, nothing else is recorded and None is
+        returned. A redelivered message gets its stored replies; ``guard`` is not called.
+        (The Telegram webhook: a press on a button of a question the run no longer waits
+        on is refused, and a press's Bot API calls are stored atomically with its answer.)
+        """
         _require_aware(now)
-        return self._retrying(lambda: self._handle_once(inbound, now, inline_limit))
+        detector = self._prepared_detector(inbound)
+        return self._retrying(
+            lambda: self._handle_once(inbound, now, inline_limit, detector, guard)
+        )
 
     def start(
         self,
@@ -239,9 +266,24 @@ class ConversationService:
 
     # --- one transaction ---------------------------------------------------------------
 
+    def _prepared_detector(self, inbound: Inbound) -> LanguageDetector:
+        """A detector for this message that has already detected its text as the core
+        will ask (for every language set of the loaded flows), so that work happens
+        before the transaction takes its lock (SQLite: the database's write lock)."""
+        detector = RememberingDetector(self.detector)
+        if inbound.kind is InboundKind.TEXT and inbound.text:
+            for languages in self._language_sets:
+                detector.prepare(inbound.text, languages)
+        return detector
+
     def _handle_once(
-        self, inbound: Inbound, now: datetime, inline_limit: int | None
-    ) -> HandleResult:
+        self,
+        inbound: Inbound,
+        now: datetime,
+        inline_limit: int | None,
+        detector: LanguageDetector | None,
+        guard: Callable[[Session, RunState | None], bool] | None,
+    ) -> HandleResult | None:
         with transaction(self.engine) as session:
             stored_contact = self.contacts.find_or_create(
                 session, inbound.channel, inbound.address, now
@@ -254,6 +296,8 @@ class ConversationService:
             if seen is not None:
                 replies = message_log.replies_to(session, seen, [MessageStatus.INLINE])
                 return HandleResult(replies=replies, duplicate=True, contact_id=stored_contact.id)
+            if guard is not None and not guard(session, active.state if active else None):
+                return None
             if stored_contact.unreachable_at is not None:
                 self.contacts.clear_unreachable(session, stored_contact.id, now)
             run_state, run_flow, active = self._pinned_run(session, active, now)
@@ -265,7 +309,7 @@ class ConversationService:
                 run_flow,
                 inbound,
                 now,
-                detector=self.detector,
+                detector=detector,
                 organisation=self.organisation,
                 organisation_contact=self.organisation_contact,
             )
@@ -506,6 +550,87 @@ class ConversationService:
                 log.info("retrying a conversation transaction after a transient error")
         raise AssertionError("unreachable")  # pragma: no cover
 
+    # --- added for the clock: many follow-up starts in one transaction -----------------
+
+    def start_many_in(
+        self,
+        session: Session,
+        starts: Sequence[StartRequest],
+        *,
+        now: datetime,
+        inline_limit: int | None = 0,
+    ) -> list[HandleResult]:
+        """``start_in`` for many contacts at once, inside the caller's transaction.
+
+        The caller has locked each contact and its active run in this transaction
+        (``storage.contacts.lock_many``, ``storage.runs.active_runs(lock=True)``) and
+        passes them in; each contact at most once. The core decides every start exactly
+        as in ``start_in``. The usual case (no run to close, nothing but a new run and its
+        prompts) is written together: the runs in one statement, the prompts in one
+        executemany. Any other turn is stored on its own, as ``start_in`` stores it.
+        Results are in the order of ``starts``. Nothing is committed here.
+        """
+        _require_aware(now)
+        if len({request.contact.id for request in starts}) != len(starts):
+            raise ValueError("start_many_in: each contact at most once per call")
+        results: list[HandleResult | None] = [None] * len(starts)
+        plain: list[tuple[int, StartRequest, Turn, RunState]] = []
+        for index, request in enumerate(starts):
+            run_state, run_flow, active = self._pinned_run(session, request.active, now)
+            turn = start_run(
+                self.catalogue,
+                _core_contact(request.contact, request.address),
+                request.flow_id,
+                run=run_state,
+                run_flow=run_flow,
+                now=now,
+                language=request.language,
+                service_point=request.service_point,
+            )
+            if (
+                active is None
+                and turn.run is not None
+                and not turn.closed
+                and not turn.answers
+                and turn.opt_event is None
+            ):
+                plain.append((index, request, turn, turn.run))
+                continue
+            results[index] = self._store_turn(
+                session,
+                request.contact,
+                active,
+                turn,
+                now=now,
+                inbound=None,
+                inline_limit=inline_limit,
+            )
+        versions: set[tuple[str, str]] = set()
+        for _, request, turn, run in plain:
+            self._store_contact(session, request.contact, turn, now)
+            if (run.flow_id, run.flow_version) not in versions:
+                versions.add((run.flow_id, run.flow_version))
+                self._remember_version(session, run, now)
+        run_ids = run_store.insert_runs(
+            session, [(request.contact.id, run) for _, request, _, run in plain], now
+        )
+        batches: list[message_log.OutgoingBatch] = []
+        for (index, request, turn, _), run_id in zip(plain, run_ids, strict=True):
+            items = _outgoing_items(turn.messages, inline_limit, now)
+            contact = request.contact
+            batches.append(message_log.OutgoingBatch(contact.id, contact.channel, run_id, items))
+            inline = tuple(i.message for i in items if i.status is MessageStatus.INLINE)
+            results[index] = HandleResult(
+                replies=inline,
+                duplicate=False,
+                queued=len(items) - len(inline),
+                events=turn.events,
+                contact_id=request.contact.id,
+                run_id=run_id,
+            )
+        message_log.insert_outgoing_many(session, batches, now=now)
+        return [result for result in results if result is not None]
+
 
 def _require_aware(now: datetime) -> None:
     if now.tzinfo is None or now.utcoffset() is None:
@@ -571,3 +696,16 @@ __all__ = [
     "StorageError",
     "Transcript",
 ]
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """One start for ``ConversationService.start_many_in``: a contact the caller locked,
+    its address, its active run (locked too, or None) and what to start."""
+
+    contact: StoredContact
+    address: str
+    active: StoredRun | None
+    flow_id: str
+    language: str | None = None
+    service_point: str | None = None

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from bot.run import RecordedAnswer, RunState, RunStatus
 from storage.shapes import Direction
-from storage.sql import Prepared
+from storage.sql import Prepared, connection_of
 from storage.tables import AnswerRow, FlowRunRow, FlowVersionRow, MessageRow
 
 _runs = FlowRunRow.__table__  # type: ignore[attr-defined]
@@ -146,7 +146,7 @@ def remember_flow_version(
         if source and not known.source:
             _FILL_SOURCE.run(session, {"b_id": known.id, "source": source})
         return
-    _INSERT_VERSION[session.connection().dialect.name].run(
+    _INSERT_VERSION[connection_of(session).dialect.name].run(
         session, {"flow_id": flow_id, "version": version, "source": source, "first_seen_at": now}
     )
 
@@ -189,7 +189,7 @@ def active_run_and_seen(
     Call it with the contact locked: the statement then sees every earlier message of
     this contact, committed before the lock was granted.
     """
-    statement = _ACTIVE_AND_SEEN[session.connection().dialect.name]
+    statement = _ACTIVE_AND_SEEN[connection_of(session).dialect.name]
     row = statement.run(
         session,
         {"b_contact_id": contact_id, "b_channel": channel, "b_provider_id": provider_id},
@@ -283,7 +283,7 @@ def insert_answers(
     state: RunState,
     answers: Sequence[RecordedAnswer],
 ) -> None:
-    upsert = _UPSERT_ANSWER[session.connection().dialect.name]
+    upsert = _UPSERT_ANSWER[connection_of(session).dialect.name]
     rows = []
     for answer in answers:
         value_int = answer.value if isinstance(answer.value, int) else None
@@ -352,3 +352,50 @@ def _answers_where(session: Session, condition: sa.ColumnElement[bool]) -> list[
         )
         for r in rows
     ]
+
+
+# --- batches (the clock's follow-up path) -------------------------------------------------
+
+
+def active_runs(
+    session: Session, contact_ids: Sequence[int], *, lock: bool = False
+) -> dict[int, StoredRun]:
+    """``active_run`` for many contacts in one statement: contact id -> its active run."""
+    from storage.sql import one_of  # (imported here: this section was added to the module)
+
+    ids = sorted(set(contact_ids))
+    if not ids:
+        return {}
+    statement = (
+        sa.select(_runs.c.id, _runs.c.contact_id, _runs.c.state)
+        .where(one_of(session, _runs.c.contact_id, ids), _runs.c.status == RunStatus.ACTIVE.value)
+        .order_by(_runs.c.contact_id)
+    )
+    if lock:
+        statement = statement.with_for_update(of=_runs)
+    return {
+        int(r.contact_id): StoredRun(int(r.id), int(r.contact_id), RunState.from_json(r.state))
+        for r in session.execute(statement)
+    }
+
+
+def insert_runs(session: Session, runs: Sequence[tuple[int, RunState]], now: datetime) -> list[int]:
+    """``insert_run`` for many ``(contact id, state)`` pairs; their ids, in the same order."""
+    if not runs:
+        return []
+    rows = []
+    for contact_id, state in runs:
+        values = _run_values(state, now)
+        values.update(contact_id=contact_id, started_at=state.started_at)
+        rows.append(values)
+    ids = session.execute(
+        sa.insert(_runs).returning(_runs.c.id, sort_by_parameter_order=True), rows
+    ).scalars()
+    return [int(i) for i in ids]
+
+
+def update_runs(session: Session, runs: Sequence[tuple[int, RunState]], now: datetime) -> None:
+    """``update_run`` for many ``(run id, state)`` pairs, in order (one executemany)."""
+    _FAST_UPDATE_RUN.run_many(
+        session, [{"b_id": run_id, **_run_values(state, now)} for run_id, state in runs]
+    )

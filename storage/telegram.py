@@ -21,18 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel
 
-from storage.shapes import Direction
-from storage.sql import dialect_name
-from storage.tables import (
-    ACTIVE_ONLY,
-    METADATA,
-    BigId,
-    ContactRow,
-    FlowRunRow,
-    JSONType,
-    MessageRow,
-    UTCDateTime,
-)
+from storage.sql import Prepared, dialect_name
+from storage.tables import METADATA, BigId, JSONType, UTCDateTime
 
 __all__ = [
     "METADATA",
@@ -42,7 +32,6 @@ __all__ = [
     "drop_call",
     "enqueue_calls",
     "pending_calls",
-    "press_context",
     "retry_call",
 ]
 
@@ -68,9 +57,6 @@ class TelegramCallRow(SQLModel, table=True):
 
 
 _calls = TelegramCallRow.__table__  # type: ignore[attr-defined]
-_messages = MessageRow.__table__  # type: ignore[attr-defined]
-_runs = FlowRunRow.__table__  # type: ignore[attr-defined]
-_contacts = ContactRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -83,59 +69,47 @@ class PendingCall:
     created_at: datetime
 
 
+_CALL_COLUMNS = ("method", "params", "chat", "attempts", "next_attempt_at", "created_at")
+_INSERTS: dict[int, Prepared] = {}
+
+
+def _insert_rows(count: int) -> Prepared:
+    """One INSERT of ``count`` rows (binds ``method_0``, ``params_0`` ...), compiled once.
+
+    The webhook stores a button press's calls inside the press's conversation
+    transaction; a single statement (not an executemany) keeps that one round trip
+    without psycopg setting up its pipeline mode for two rows.
+    """
+    found = _INSERTS.get(count)
+    if found is None:
+        rows = [
+            {name: sa.bindparam(f"{name}_{i}", type_=_calls.c[name].type) for name in _CALL_COLUMNS}
+            for i in range(count)
+        ]
+        found = _INSERTS[count] = Prepared(sa.insert(_calls).values(rows))
+    return found
+
+
 def enqueue_calls(
-    connection: Session | sa.Connection,
+    session: Session,
     calls: list[tuple[str, dict[str, Any]]],
     chat: str | None,
     now: datetime,
 ) -> None:
-    """Store Bot API calls to make soon, in order (one statement)."""
+    """Store Bot API calls to make soon, in order, in the session's transaction."""
     if not calls:
         return
-    connection.execute(
-        sa.insert(_calls),
-        [
-            {
-                "method": method,
-                "params": params,
-                "chat": chat,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-            for method, params in calls
-        ],
-    )
-
-
-def press_context(
-    connection: Session | sa.Connection, channel: str, address_key: str, provider_id: str
-) -> tuple[bool, str | None]:
-    """For a button press: (was this update handled already, the step the run waits on).
-
-    The step is None when the contact is unknown or has no active run. Two reads, no
-    locks: the webhook's cheap check before it hands the press to the conversation.
-    """
-    seen = connection.execute(
-        sa.select(_messages.c.id).where(
-            _messages.c.channel == channel,
-            _messages.c.direction == Direction.IN.value,
-            _messages.c.provider_id == provider_id,
-        )
-    ).first()
-    if seen is not None:
-        return True, None
-    state = connection.execute(
-        sa.select(_runs.c.state)
-        .join(_contacts, _contacts.c.id == _runs.c.contact_id)
-        .where(
-            _contacts.c.channel == channel,
-            _contacts.c.address_key == address_key,
-            ACTIVE_ONLY,  # literally as in the partial index, so the index is used
-        )
-    ).scalar_one_or_none()
-    step = state.get("current_step") if isinstance(state, dict) else None
-    return False, step if isinstance(step, str) else None
+    values: dict[str, Any] = {}
+    for i, (method, params) in enumerate(calls):
+        values.update({
+            f"method_{i}": method,
+            f"params_{i}": params,
+            f"chat_{i}": chat,
+            f"attempts_{i}": 0,
+            f"next_attempt_at_{i}": now,
+            f"created_at_{i}": now,
+        })  # fmt: skip
+    _insert_rows(len(calls)).run(session, values)
 
 
 def claim_calls(session: Session, now: datetime, limit: int, lease: timedelta) -> list[PendingCall]:

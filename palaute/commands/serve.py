@@ -36,6 +36,9 @@ def _post_fork(_server: Any, worker: Any) -> None:
 
 
 def _post_worker_init(worker: Any) -> None:
+    import gc
+
+    gc.freeze()  # as gunicorn.conf.py: long-lived objects out of full collections
     _services(worker).warm_up_in_background()
 
 

@@ -11,35 +11,42 @@ Register the webhook with ``palaute telegram set-webhook`` (it sets the secret t
    posts, edits, other update types) get an empty 200 so Telegram does not resend them;
 3. ``my_chat_member`` "kicked" marks the contact unreachable (the worker stops sending);
    starting the bot again clears it;
-4. a message or a button press goes through ``ConversationService.handle`` with
-   ``inline_limit=1``: the update_id (with the chat and message id) is the idempotency
-   key (a redelivered update is answered with the stored reply and recorded only once),
-   the contact is locked so one chat's updates are handled in order, and replies after
-   the first wait in the outbox.
+4. a message goes through ``ConversationService.handle`` with ``inline_limit=1``: the
+   update_id (with the chat and message id) is the idempotency key (a redelivered update
+   is answered with the stored reply and recorded only once), the contact is locked so
+   one chat's updates are handled in order, and replies after the first wait in the
+   outbox. A button press goes through ``handle_guarded``: the same, plus the press's
+   own check and bookkeeping (below) in that one transaction.
 
 The first reply is returned as the response body, ``{"method": "sendMessage", ...}``:
 the Bot API makes that call for us, so the citizen sees the next question without a
 round trip of our own and the web worker never needs python-telegram-bot's event loop.
 A button press also needs ``answerCallbackQuery`` (the button's spinner) and
 ``editMessageText`` (show the chosen answer, remove the buttons so they can't be pressed
-twice); those are stored (``storage.telegram``) for the Telegram worker. A press on
-the buttons of an earlier question changes nothing: it is answered with a short notice.
+twice); those are stored (``storage.telegram``) for the Telegram worker, atomically
+with the answer. A press on the buttons of an earlier question records nothing: it is
+answered with a short notice and its buttons are removed.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import exc as sa_exc
+from sqlmodel import Session
 
+from bot.run import RunState
 from channels import telegram as channel
+from palaute.conversations import HandleResult
 from palaute.web import now, services
 from storage import telegram as telegram_store
 from storage.db import transaction
-from storage.errors import StorageError, translate
+from storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +102,7 @@ def telegram_webhook() -> Any:
         return _refuse(503 if error.retryable else 500, "try again later")
 
 
-def _reachability(parsed: channel.ParsedUpdate, when: Any) -> None:
+def _reachability(parsed: channel.ParsedUpdate, when: datetime) -> None:
     container = services()
     contacts = container.conversations.contacts
     assert parsed.chat_id is not None
@@ -110,61 +117,61 @@ def _reachability(parsed: channel.ParsedUpdate, when: Any) -> None:
     log.info("Telegram chat %s: %s", found.id, parsed.outcome.value)
 
 
-def _prepare_press(press: channel.CallbackPress, update_id: str, when: Any) -> bool:
-    """Check a button press and store its answer/edit calls, in ONE short transaction.
-
-    Returns True when the press is stale: a button of a question the chat's run no
-    longer waits on (then only the buttons are removed, nothing is recorded). A press
-    seen before (Telegram redelivered the update) stores nothing again; the conversation
-    service answers it with the stored reply. The calls are stored before the answer is:
-    if handling then fails, Telegram redelivers and the calls are stored twice, which is
-    harmless (a second answerCallbackQuery or identical edit is refused and dropped).
-    """
-    container = services()
-    chat = press.chat_id
-    key = container.conversations.contacts.address_key(channel.CHANNEL, chat)
-    calls: list[tuple[str, dict[str, Any]]] = []
-    try:
-        with container.db.begin() as connection:
-            seen, step = telegram_store.press_context(connection, channel.CHANNEL, key, update_id)
-            if seen:
-                return False
-            stale = press.step_id is not None and step != press.step_id
-            if not stale:
-                calls.append(("answerCallbackQuery", channel.answer_callback_params(press)))
-            edit = channel.edit_chosen_params(press, chosen=not stale)
-            if edit is not None:
-                calls.append(("editMessageText", edit))
-            telegram_store.enqueue_calls(connection, calls, chat, when)
-    except sa_exc.DBAPIError as error:
-        raise translate(error) from error
-    return stale
-
-
-def _conversation(parsed: channel.ParsedUpdate, when: Any) -> Any:
+def _conversation(parsed: channel.ParsedUpdate, when: datetime) -> Response:
     container = services()
     inbound, press = parsed.inbound, parsed.callback
     assert inbound is not None and parsed.chat_id is not None
     chat = parsed.chat_id
 
-    if press is not None and _prepare_press(press, str(inbound.provider_id), when):
-        # A button of an earlier question: nothing to record; say so (its buttons go).
+    result: HandleResult | None
+    if press is None:
+        result = container.conversations.handle(inbound, when, inline_limit=1)
+    else:
+        result = container.conversations.handle_guarded(
+            inbound, when, _press_guard(press, when), inline_limit=1
+        )
+    if result is None:
+        assert press is not None
+        # A button of an earlier question: nothing recorded; say so (its buttons go).
         toast = channel.already_answered(parsed.language_hint)
-        return jsonify(
-            channel.webhook_reply(
-                "answerCallbackQuery", channel.answer_callback_params(press, toast)
-            )
-        )
-
-    result = container.conversations.handle(inbound, when, inline_limit=1)
+        return _call("answerCallbackQuery", channel.answer_callback_params(press, toast))
     if result.replies:
-        return jsonify(
-            channel.webhook_reply(
-                "sendMessage", channel.send_message_params(result.replies[0], chat)
-            )
-        )
+        return _call("sendMessage", channel.send_message_params(result.replies[0], chat))
     if press is not None:  # no reply (e.g. opted out): still stop the button's spinner now
-        return jsonify(
-            channel.webhook_reply("answerCallbackQuery", channel.answer_callback_params(press))
-        )
+        return _call("answerCallbackQuery", channel.answer_callback_params(press))
     return _empty()
+
+
+def _press_guard(
+    press: channel.CallbackPress, when: datetime
+) -> Callable[[Session, RunState | None], bool]:
+    """Inside the press's conversation transaction (contact locked, press not seen before):
+    store its Bot API calls and tell whether it answers the question the run waits on.
+
+    A stale press (a button of a question the run no longer waits on, or no run at all)
+    only has its buttons removed and records nothing else. A redelivered press never gets
+    here (the conversation answers it with the stored reply), so its calls are stored once.
+    Both sets of calls are built here, before the transaction, which only picks one.
+    """
+    chosen = channel.edit_chosen_params(press, chosen=True)
+    fresh_calls = [("answerCallbackQuery", channel.answer_callback_params(press))]
+    if chosen is not None:
+        fresh_calls.append(("editMessageText", chosen))
+    unchanged = channel.edit_chosen_params(press, chosen=False)
+    stale_calls = [("editMessageText", unchanged)] if unchanged is not None else []
+
+    def guard(session: Session, run: RunState | None) -> bool:
+        step = run.current_step if run is not None else None
+        fresh = press.step_id is None or step == press.step_id
+        telegram_store.enqueue_calls(
+            session, fresh_calls if fresh else stale_calls, press.chat_id, when
+        )
+        return fresh
+
+    return guard
+
+
+def _call(method: str, params: dict[str, Any]) -> Response:
+    """A Bot API call as the response body (the Bot API makes it for us)."""
+    body = json.dumps(channel.webhook_reply(method, params), ensure_ascii=False)
+    return Response(body, status=200, mimetype="application/json")

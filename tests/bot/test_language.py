@@ -11,13 +11,16 @@ from pathlib import Path
 import pytest
 
 from bot.language import (
+    REPORTABLE_LANGUAGES,
     Detection,
     LinguaDetector,
+    RememberingDetector,
     clean_text,
     decide_language,
     detect,
     explicit_request,
     language_for_phone,
+    narrowed,
     prior_language,
     warm,
 )
@@ -317,6 +320,65 @@ def test_detector_is_built_once_per_language_set() -> None:
 def test_warm_builds_flow_and_reporting_sets() -> None:
     warm(FLOW)  # must not raise; second call is a cache hit
     warm(FLOW)
+
+
+def _labelled_texts() -> list[str]:
+    folder = ROOT / "tests" / "data" / "language"
+    return [
+        line
+        for path in sorted(folder.glob("*.txt"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+
+def test_narrowing_a_wide_detection_answers_like_detecting_again() -> None:
+    """decide_language detects once among the flow's and the reportable languages and
+    narrows that to the flow's own: same language and confidence as a second detection."""
+    wide = (*FLOW, *(code for code in REPORTABLE_LANGUAGES if code not in FLOW))
+    compared = 0
+    for text in _labelled_texts():
+        from_wide = narrowed(detect(text, wide), text, FLOW)
+        if from_wide is None:  # lingua's rules put everything outside the flow's languages
+            assert detect(text, wide).language not in FLOW
+            continue
+        assert from_wide == detect(text, FLOW), text
+        compared += 1
+    assert compared > 500
+
+
+def test_narrowing_cannot_tell_when_a_letter_ruled_the_flow_languages_out() -> None:
+    wide = (*FLOW, "et")
+    assert detect("kõik on hästi", wide).language == "et"
+    assert narrowed(detect("kõik on hästi", wide), "kõik on hästi", FLOW) is None
+    assert narrowed(Detection("fi", 0.9), "kiitos paljon", FLOW) is None  # no scores given
+
+
+class _Counting:
+    def __init__(self) -> None:
+        self.inner = LinguaDetector()
+        self.calls = 0
+
+    def detect(self, text: str, languages: Sequence[str]) -> Detection:
+        self.calls += 1
+        return self.inner.detect(text, languages)
+
+
+def test_prepared_detections_answer_the_core_without_detecting_again() -> None:
+    """The conversation service detects a message's language before it takes the
+    database lock (``prepare``); the core's questions are then answered from memory,
+    with the same decisions as without preparing."""
+    texts = [*_labelled_texts(), "in English please", "på svenska", "4", "OHITA", ""]
+    asked_again = 0
+    for text in texts:
+        counting = _Counting()
+        remembering = RememberingDetector(counting)
+        remembering.prepare(text, FLOW)
+        prepared_calls = counting.calls
+        decision = decide_language("fi", text, FLOW, detector=remembering)
+        asked_again += counting.calls > prepared_calls
+        assert decision == decide_language("fi", text, FLOW, detector=LinguaDetector()), text
+    assert asked_again <= len(texts) // 50  # only when narrowing a wide answer cannot tell
 
 
 def test_same_text_same_answer_in_fresh_processes() -> None:

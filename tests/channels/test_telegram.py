@@ -179,6 +179,99 @@ def test_malformed_bodies_raise_a_typed_error(body: Any) -> None:
     assert info.value.retryable is False
 
 
+def _broken(path: str, value: Any) -> dict[str, Any]:
+    """A fixture with the field at ``path`` ("fixture.key.key", None: removed) replaced."""
+    name, *keys = path.split(".")
+    payload = fixture(name)
+    parent = payload
+    for key in keys[:-1]:
+        parent = parent[key]
+    if value is None:
+        del parent[keys[-1]]
+    else:
+        parent[keys[-1]] = value
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("message_text.message", "hei"),
+        ("message_text.message.chat", None),
+        ("message_text.message.chat.id", "6012345678"),
+        ("message_text.message.chat.type", None),
+        ("message_text.message.message_id", None),
+        ("message_text.message.from", ["Aino"]),
+        ("message_text.message.from.is_bot", None),
+        ("message_text.message.from.language_code", 7),
+        ("message_text.message.text", 4),
+        ("message_group.message.chat", None),
+        ("callback_query.callback_query.id", None),
+        ("callback_query.callback_query.from", None),
+        ("callback_query.callback_query.data", 4),
+        ("callback_query.callback_query.message.chat.id", None),
+        ("my_chat_member_kicked.my_chat_member.new_chat_member", None),
+        ("my_chat_member_kicked.my_chat_member.old_chat_member.status", None),
+    ],
+)
+def test_fields_of_the_wrong_type_raise_a_typed_error(path: str, value: Any) -> None:
+    with pytest.raises(tg.TelegramUpdateError, match="not a Bot API Update"):
+        tg.parse_update(_broken(path, value))
+
+
+def test_fields_from_newer_bot_api_versions_are_accepted() -> None:
+    payload = fixture("message_text")
+    payload["message"]["reaction_of_the_future"] = {"emoji": "👍", "count": 3}
+    payload["update_kind_of_the_future"] = 5
+    parsed = tg.parse_update(payload)
+    assert (
+        parsed.inbound is not None
+        and parsed.inbound.text == fixture("message_text")["message"]["text"]
+    )
+
+
+def test_press_on_a_message_too_old_to_show() -> None:
+    """An InaccessibleMessage (date 0): the chat is known, the text and buttons are not."""
+    payload = fixture("callback_query")
+    message = payload["callback_query"]["message"]
+    payload["callback_query"]["message"] = {
+        "chat": message["chat"],
+        "message_id": message["message_id"],
+        "date": 0,
+    }
+    parsed = tg.parse_update(payload)
+    press = parsed.callback
+    assert press is not None and parsed.chat_id == "6012345678"
+    assert (press.message_id, press.message_text, press.label) == (413, "", None)
+    assert (press.step_id, press.value) == ("q1", "4")
+    assert tg.edit_chosen_params(press) is None
+    assert parsed.inbound is not None and parsed.inbound.kind == InboundKind.BUTTON
+
+
+def test_press_without_its_message_is_read_from_the_user() -> None:
+    payload = fixture("callback_query")
+    del payload["callback_query"]["message"]
+    parsed = tg.parse_update(payload)
+    assert parsed.outcome == "message" and parsed.chat_id == "6012345678"
+    assert parsed.callback is not None and parsed.callback.message_id is None
+
+
+def test_press_in_a_group_and_press_without_data_are_ignored() -> None:
+    group = fixture("callback_query")
+    group["callback_query"]["message"]["chat"] = {"id": -4123456789, "type": "group"}
+    assert tg.parse_update(group).outcome == "ignored"
+    no_data = fixture("callback_query")
+    del no_data["callback_query"]["data"]
+    assert "without callback data" in tg.parse_update(no_data).reason
+
+
+def test_empty_media_is_not_media() -> None:
+    payload = fixture("message_photo")
+    payload["message"]["photo"] = []
+    del payload["message"]["caption"]
+    assert tg.parse_update(payload).reason == "service message without text"
+
+
 @pytest.mark.parametrize(
     ("code", "hint"), [("fi", "fi"), ("en-US", "en"), ("pt-br", "pt"), ("", None), (None, None)]
 )

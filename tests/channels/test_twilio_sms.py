@@ -362,6 +362,26 @@ def test_render_twiml_empty_and_control_characters() -> None:
     assert root.findall("Message")[0].text == "ab😊"
 
 
+@pytest.mark.parametrize(
+    "texts",
+    [
+        [],
+        ["Kiitos!"],
+        ["a & b < c > d \" e ' f ä ö å 😊", "Toinen\nrivi\r\n  ja välit  "],
+        ["   ", "x"],  # a blank reply is left out
+        ["]]> <![CDATA[ &amp; \t tab"],
+    ],
+)
+def test_render_twiml_writes_what_the_twilio_library_writes(texts: list[str]) -> None:
+    from twilio.twiml.messaging_response import MessagingResponse
+
+    library = MessagingResponse()
+    for text in texts:
+        if tw.clean_text(text).strip():
+            library.message(tw.clean_text(text))
+    assert tw.render_twiml(texts) == library.to_xml(xml_declaration=True)
+
+
 # --- sending --------------------------------------------------------------------------------
 
 FROM = "+358451230000"
@@ -509,3 +529,21 @@ def test_sender_needs_credentials_and_a_sender() -> None:
         tw.TwilioSender("", "", from_number=FROM)
     with pytest.raises(ValueError, match="TWILIO_FROM_NUMBER"):
         tw.TwilioSender("AC1", "t")
+
+
+def test_sender_reads_proxy_and_ca_settings_from_the_environment_when_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Behind an egress proxy the sender still uses it (resolved once, not per send)."""
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    account = "AC" + "0" * 32
+    sender = tw.TwilioSender(account, "token", from_number=FROM)
+    session = sender._http.session
+    assert session is not None and session.trust_env is False
+    url = f"https://api.twilio.com/2010-04-01/Accounts/{account}/Messages.json"
+    settings = session.merge_environment_settings(url, sender._http.proxy, None, None, None)
+    assert settings["proxies"]["https"] == "http://proxy.example:3128"
+    assert settings["verify"] == "/etc/ssl/certs/ca-certificates.crt"

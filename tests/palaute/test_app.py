@@ -178,3 +178,28 @@ def test_the_front_page_leads_to_the_simulator(tmp_path: Path) -> None:
         close_app(app)
     assert response.status_code == 302
     assert response.location == "/simulator"
+
+
+def test_sessions_still_work_for_pages_that_use_them(tmp_path: Path) -> None:
+    """Requests without a session cookie (webhooks) skip the cookie signer; a page that
+    writes the session still gets a signed cookie back, and reads it next time."""
+    from flask import session
+
+    app = make_app(f"sqlite:///{tmp_path / 'x.sqlite3'}", tmp_path / "flows")
+
+    def remember() -> str:
+        session["seen"] = session.get("seen", 0) + 1
+        return str(session["seen"])
+
+    app.add_url_rule("/_remember", "remember", remember)
+    try:
+        client = app.test_client()
+        assert client.get("/_remember").text == "1"
+        cookie = client.get_cookie("session")
+        assert cookie is not None and cookie.value.count(".") == 2  # itsdangerous-signed
+        assert client.get("/_remember").text == "2"
+        client.set_cookie("session", "forged.value.here")
+        assert client.get("/_remember").text == "1"  # a bad signature: a fresh session
+        assert app.test_client().get("/healthz").headers.get("Set-Cookie") is None
+    finally:
+        close_app(app)

@@ -18,13 +18,16 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
 
 from channels.telegram_sender import RateLimiter, TelegramSender
 from palaute.app import create_app
 from palaute.telegram_outbox import TelegramOutbox
 from palaute.web import EXTENSION_KEY
+from storage import messages as message_log
 from storage import telegram as calls_repo
 from storage.db import transaction
+from storage.errors import RetryableStorageError
 from tests.fakes.telegram_api import FakeBotAPI, load_fixture
 
 REPO_FLOWS = Path(__file__).resolve().parents[2] / "flows"
@@ -439,6 +442,98 @@ def test_duplicate_button_press_queues_its_calls_once(chat: Chat, app: Flask) ->
     with transaction(services.db) as session:
         pending = calls_repo.pending_calls(session)
     assert [c.method for c in pending] == ["answerCallbackQuery", "editMessageText"]
+
+
+def test_a_button_press_is_one_transaction(chat: Chat, app: Flask) -> None:
+    """The press's check, its answer and its two Bot API calls commit together."""
+    chat.send("/start kirjasto_kaarina")
+    engine = services_of(app).db
+    begun: list[int] = []
+
+    def count(_connection: Any) -> None:
+        begun.append(1)
+
+    event.listen(engine, "begin", count)
+    try:
+        response = chat.post(chat.press_update(chat.last(), "4"))
+    finally:
+        event.remove(engine, "begin", count)
+    assert response.status_code == 200
+    assert response.get_json()["text"].startswith("Kiva kuulla!")
+    assert len(begun) == 1
+    assert answers_of(app, chat.chat_id) == {"overall": 4}
+    with transaction(engine) as session:
+        pending = calls_repo.pending_calls(session)
+    assert [c.method for c in pending] == ["answerCallbackQuery", "editMessageText"]
+    assert pending[1].params["text"].endswith("\n\n✅ 4")
+
+
+@sqlite_only
+def test_a_failed_press_stores_no_calls_and_its_redelivery_stores_them_once(
+    chat: Chat, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chat.send("/start kirjasto_kaarina")
+    press = chat.press_update(chat.last(), "4")
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RetryableStorageError("the database went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(message_log, "insert_inbound", broken)
+        assert chat.post(press).status_code == 503
+    services = services_of(app)
+    with transaction(services.db) as session:
+        assert calls_repo.pending_calls(session) == []
+    assert answers_of(app, chat.chat_id) == {}
+
+    assert chat.post(press).status_code == 200  # Telegram redelivers
+    assert chat.post(press).status_code == 200  # ... and once more
+    with transaction(services.db) as session:
+        pending = calls_repo.pending_calls(session)
+    assert [c.method for c in pending] == ["answerCallbackQuery", "editMessageText"]
+    assert answers_of(app, chat.chat_id) == {"overall": 4}
+
+
+@sqlite_only
+def test_a_press_without_a_run_only_loses_its_buttons(chat: Chat, app: Flask) -> None:
+    chat.send("/start kirjasto_kaarina")
+    question = chat.last()
+    chat.send("/stop")
+    press = chat.press_update(question, "4")
+    body = chat.post(press).get_json()
+    assert body["method"] == "answerCallbackQuery"
+    assert body["text"] == "Tähän kysymykseen on jo vastattu."
+    chat.flush()
+    assert chat.fake.calls_to("editMessageText")[-1]["text"] == question["text"]
+    inbound = [m.text for m in transcript(app, chat.chat_id).messages if m.direction == "in"]
+    assert inbound == ["/start kirjasto_kaarina", "/stop"]
+    assert answers_of(app, chat.chat_id) == {}
+
+
+@sqlite_only
+def test_a_press_on_a_message_too_old_to_show_is_answered_without_an_edit(
+    chat: Chat, app: Flask
+) -> None:
+    chat.send("/start kirjasto_kaarina")
+    press = chat.press_update(chat.last(), "3")
+    message = press["callback_query"]["message"]
+    # An InaccessibleMessage: only the chat, the message id and date 0.
+    press["callback_query"]["message"] = {
+        "chat": message["chat"],
+        "message_id": message["message_id"],
+        "date": 0,
+    }
+    body = chat.post(press).get_json()
+    assert body["text"].startswith("Kiva kuulla!")
+    with transaction(services_of(app).db) as session:
+        pending = calls_repo.pending_calls(session)
+    assert [c.method for c in pending] == ["answerCallbackQuery"]
+    chat.flush()
+    assert chat.fake.calls_to("editMessageText") == []
+    assert [c["callback_query_id"] for c in chat.fake.calls_to("answerCallbackQuery")] == [
+        press["callback_query"]["id"]
+    ]
+    assert answers_of(app, chat.chat_id) == {"overall": 3}
 
 
 @sqlite_only

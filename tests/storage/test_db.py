@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import multiprocessing
 import os
+import sqlite3
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -34,20 +35,49 @@ def test_sqlite_is_set_up_for_concurrent_writers(tmp_path: Path) -> None:
         engine.dispose()
 
 
+def _can_write_now(database: Path) -> bool:
+    other = sqlite3.connect(database, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+    except sqlite3.OperationalError as error:
+        assert "locked" in str(error)
+        return False
+    finally:
+        other.close()
+    return True
+
+
 def test_sqlite_transactions_begin_immediate(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    statements: list[str] = []
-    sa.event.listen(
-        engine, "before_cursor_execute", lambda *args: statements.append(args[2]), retval=False
-    )
+    """A transaction takes the write lock when it begins, before its first write (so it
+    never fails halfway with "database is locked"); read-only ones do not take it."""
+    database = tmp_path / "db.sqlite3"
+    engine = make_engine(f"sqlite:///{database}")
     try:
         with engine.begin() as connection:
             connection.exec_driver_sql("SELECT 1")
+            assert not _can_write_now(database)
         with read_only(engine).begin() as connection:
             connection.exec_driver_sql("SELECT 2")
+            assert _can_write_now(database)
+        assert _can_write_now(database)
     finally:
         engine.dispose()
-    assert statements[:4] == ["BEGIN IMMEDIATE", "SELECT 1", "BEGIN DEFERRED", "SELECT 2"]
+
+
+def test_sqlite_begin_that_times_out_is_a_retryable_storage_error(tmp_path: Path) -> None:
+    database = tmp_path / "db.sqlite3"
+    engine = make_engine(f"sqlite:///{database}", connect_args={"timeout": 0.05})
+    holder = sqlite3.connect(database, isolation_level=None)
+    try:
+        with engine.begin() as connection:  # creates the file in WAL mode
+            connection.exec_driver_sql("CREATE TABLE t (n INTEGER)")
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(RetryableStorageError), transaction(engine) as session:
+            session.execute(sa.text("INSERT INTO t VALUES (1)"))
+    finally:
+        holder.close()
+        engine.dispose()
 
 
 def test_read_modify_write_from_many_threads_loses_no_update(engine: Engine) -> None:

@@ -60,3 +60,33 @@ def test_claim_retry_and_drop(db_url: str) -> None:
             assert len(calls.pending_calls(session)) == 1
     finally:
         engine.dispose()
+
+
+def test_enqueue_keeps_the_order_of_any_number_of_calls(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        with transaction(engine) as session:
+            calls.enqueue_calls(session, [], "5", T0)
+            calls.enqueue_calls(session, [("answerCallbackQuery", {"callback_query_id": "1"})],
+                                "5", T0)  # fmt: skip
+            calls.enqueue_calls(
+                session,
+                [("editMessageText", {"chat_id": 6, "message_id": i, "text": f"Q{i} ✅"})
+                 for i in range(3)],
+                "6",
+                T0 + timedelta(seconds=1),
+            )  # fmt: skip
+        with transaction(engine) as session:
+            pending = calls.pending_calls(session)
+        assert [(c.method, c.chat) for c in pending] == [
+            ("answerCallbackQuery", "5"),
+            ("editMessageText", "6"),
+            ("editMessageText", "6"),
+            ("editMessageText", "6"),
+        ]
+        assert [c.params.get("message_id") for c in pending[1:]] == [0, 1, 2]
+        assert pending[3].params["text"] == "Q2 ✅"
+        assert pending[0].created_at == T0 and pending[1].created_at == T0 + timedelta(seconds=1)
+        assert all(c.attempts == 0 for c in pending)
+    finally:
+        engine.dispose()
