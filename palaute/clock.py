@@ -1,18 +1,30 @@
 """The clock: due follow-ups become started runs whose first prompt waits in the outbox.
 
 ``FollowupDispatcher.run_once`` claims a batch of due follow-ups (a lease, safe with any
-number of clock processes: ``storage.followups.claim_due``), then handles each one in its
-own transaction:
+number of clock processes: ``storage.followups.claim_due``), then handles them ``chunk`` at
+a time, each chunk in one transaction and a few statements for all of it:
 
-1. ``hold``: the claim is still ours (else another clock took over: do nothing);
-2. the pure rule (``bot.followup.decide``) looks at the contact (opted out, unreachable,
-   busy in another survey), the frequency cap, expiry and the send window *now* (a clock
-   that was down does not send at night: the follow-up is moved to the next window);
-3. send: ``ConversationService.start_in`` starts the run and queues the first prompt in the
-   outbox, and the follow-up is marked ``sent`` — in the same transaction, so a follow-up
-   is started exactly once even if the clock dies at any point (its claims are taken over
-   when the lease runs out and nothing committed twice). Reminders queue the reminder text
-   and the current question again on the run the first prompt started.
+1. ``held``: the claims still ours are locked (a claim another clock took over after our
+   lease ran out is left alone);
+2. the facts, loaded together: the contacts (locked, with their addresses), their active
+   runs (locked), when each person was last surveyed (the frequency cap) and, for
+   reminders, whether their run was answered;
+3. the pure rule (``bot.followup.decide``) looks at each follow-up: the contact (opted out,
+   unreachable, busy in another survey), the frequency cap, expiry and the send window
+   *now* (a clock that was down does not send at night: the follow-up is moved to the
+   next window);
+4. send: ``ConversationService.start_many_in`` starts the runs and queues their first
+   prompts in the outbox (the runs in one statement, the prompts in one executemany);
+   reminders queue the reminder text and the current question again on the run the
+   first prompt started;
+5. every follow-up of the chunk is marked sent, skipped (with its reason) or rescheduled,
+   one statement per outcome, in the same transaction: a follow-up is started exactly
+   once even if the clock dies at any point (its claims are taken over when the lease
+   runs out and nothing committed twice).
+
+A person with two follow-ups in one chunk has them decided one after the other (rounds:
+the second sees the first one's run and survey date), as if handled one at a time. If a
+chunk's transaction fails, its claims are retried one transaction each.
 
 Sending is paced by the outbox's rate limiter, so a clock catching up after an outage
 queues quickly but the citizens' phones receive messages at the provider's rate.
@@ -53,11 +65,13 @@ from bot.followup import (
     reminder_time,
 )
 from bot.messages import Outgoing, OutgoingKind
+from bot.run import RunState
 from palaute.clock_time import utcnow
-from palaute.conversations import ConversationService
+from palaute.conversations import ConversationService, StartRequest
 from storage import followups
 from storage import messages as message_log
 from storage import runs as run_store
+from storage.contacts import lock_many as lock_contacts
 from storage.db import transaction
 from storage.errors import StorageError
 from storage.followups import ClaimedFollowup
@@ -117,7 +131,7 @@ class FollowupDispatcher:
         worker_id: str | None = None,
         lease: timedelta = timedelta(minutes=2),
         clock: Callable[[], datetime] = utcnow,
-        chunk: int = 50,
+        chunk: int = 100,
         # Test hook: called after each chunk is committed (crash simulations).
         after_chunk: Callable[[list[ClaimedFollowup]], None] | None = None,
     ) -> None:
@@ -197,164 +211,189 @@ class FollowupDispatcher:
         return report
 
     def _handle_together(self, chunk: list[ClaimedFollowup]) -> DispatchReport:
+        """Handle a chunk in one transaction, a few statements for all of it.
+
+        The claims still held are locked; per round (each contact at most once per round:
+        a person with two visits in the chunk is decided again after the first one's
+        writes) the contacts, their active runs and the reminders' progress are loaded
+        together, the pure rule decides each follow-up, the runs are started together
+        (``ConversationService.start_many_in``), and at the end every follow-up is marked
+        sent, skipped or rescheduled with one statement per outcome.
+        """
         now = self.clock()
         report = DispatchReport()
         with transaction(self.engine) as session:
             held = followups.held(session, chunk)
-            firsts = [c for c in chunk if c.kind == followups.FIRST and c.contact_id is not None]
+            mine: list[ClaimedFollowup] = []
+            for claim in chunk:
+                if claim.id in held:
+                    mine.append(claim)
+                else:
+                    report.lost += 1  # our lease ran out and another clock took it over
+            firsts = [c for c in mine if c.kind == followups.FIRST and c.contact_id is not None]
             last = followups.last_surveyed_many(
                 session, {(c.contact_id, c.organisation) for c in firsts if c.contact_id}
             )
-            started: list[tuple[ClaimedFollowup, int | None]] = []
-            for claim in chunk:
-                if claim.id not in held:
-                    report.lost += 1  # our lease ran out and another clock took it over
-                    continue
-                self._handle(session, claim, now, last, report, started)
-            # The runs just started, marked sent together (``held`` locked these claims).
-            followups.mark_sent_many(session, started, now)
+            outcome = _Outcome()
+            for round_ in _rounds(mine):
+                self._handle_round(session, round_, now, last, report, outcome)
+            # ``held`` locked these claims: each is marked exactly once, here.
+            followups.mark_sent_many(session, outcome.sent, now)
+            followups.mark_skipped_many(session, outcome.skipped, now)
+            followups.reschedule_many(session, outcome.rescheduled, now)
+            followups.schedule_reminders(session, outcome.reminders, now)
         return report
 
-    def _handle(
+    def _handle_round(
         self,
         session: Session,
-        claim: ClaimedFollowup,
+        claims: list[ClaimedFollowup],
         now: datetime,
         last_surveyed: dict[tuple[int, str], datetime],
         report: DispatchReport,
-        started: list[tuple[ClaimedFollowup, int | None]],
+        outcome: _Outcome,
     ) -> None:
-        flow = self.catalogue.get(claim.flow_id)
-        rule = flow.followup if flow is not None else None
-        if flow is None or rule is None:
-            self._skip(session, claim, SkipReason.FLOW_REMOVED, now, report)
-            return
-        if claim.contact_id is None:
-            self._skip(session, claim, SkipReason.NO_CHANNEL, now, report)
-            return
-        contact = self.conversations.contacts.lock(session, claim.contact_id)
-        if contact is None:
-            self._skip(session, claim, SkipReason.NO_CHANNEL, now, report)
-            return
-        kind = FollowupKind(claim.kind)
-        zone = self._zone(claim.timezone)
-        active = run_store.active_run(session, claim.contact_id, lock=True)
-        progress = (
-            followups.run_progress(session, claim.run_id)
-            if kind is FollowupKind.REMINDER and claim.run_id is not None
-            else None
+        """Decide and act on claims of different contacts (see ``_handle_together``)."""
+        contact_ids = [c.contact_id for c in claims if c.contact_id is not None]
+        contacts = lock_contacts(session, contact_ids)
+        active_runs = run_store.active_runs(session, contact_ids, lock=True)
+        progress = followups.run_progress_many(
+            session,
+            [c.run_id for c in claims if c.kind == followups.REMINDER and c.run_id is not None],
         )
-        busy = (
-            active is not None
-            and kind is FollowupKind.FIRST
-            and now - active.state.last_activity_at < BUSY_WINDOW
-        )
-        key = (claim.contact_id, claim.organisation)
-        last = last_surveyed.get(key) if kind is FollowupKind.FIRST else None
-        decision = decide(
-            rule,
-            kind=kind,
-            visit_at=claim.visit_at,
-            now=now,
-            zone=zone,
-            opted_out=contact.opted_out,
-            unreachable=contact.unreachable_at is not None,
-            last_surveyed_at=last,
-            answered=progress.answered if progress is not None else False,
-            busy=busy,
-        )
-        if isinstance(decision, Skip):
-            self._skip(session, claim, decision.reason, now, report)
-            return
-        if isinstance(decision, Reschedule):
-            followups.reschedule(session, claim, decision.at, now)
-            report.rescheduled += 1
-            return
-        if kind is FollowupKind.FIRST:
-            self._start(session, claim, flow, rule, zone, now, report, started)
-            last_surveyed[key] = now  # a second visit in this chunk sees the cap
-        else:
-            self._remind(session, claim, flow, rule, active, now, report)
+        starts: list[tuple[ClaimedFollowup, FollowupRule, ZoneInfo, StartRequest]] = []
+        reminders: list[_Reminder] = []
+        for claim in claims:
+            flow = self.catalogue.get(claim.flow_id)
+            rule = flow.followup if flow is not None else None
+            if flow is None or rule is None:
+                self._skip(claim, SkipReason.FLOW_REMOVED, report, outcome)
+                continue
+            found = contacts.get(claim.contact_id) if claim.contact_id is not None else None
+            if claim.contact_id is None or found is None:
+                self._skip(claim, SkipReason.NO_CHANNEL, report, outcome)
+                continue
+            contact, address = found
+            kind = FollowupKind(claim.kind)
+            zone = self._zone(claim.timezone)
+            active = active_runs.get(claim.contact_id)
+            answered = False
+            if kind is FollowupKind.REMINDER and claim.run_id is not None:
+                run = progress.get(claim.run_id)
+                answered = run.answered if run is not None else False
+            busy = (
+                active is not None
+                and kind is FollowupKind.FIRST
+                and now - active.state.last_activity_at < BUSY_WINDOW
+            )
+            key = (claim.contact_id, claim.organisation)
+            decision = decide(
+                rule,
+                kind=kind,
+                visit_at=claim.visit_at,
+                now=now,
+                zone=zone,
+                opted_out=contact.opted_out,
+                unreachable=contact.unreachable_at is not None,
+                last_surveyed_at=last_surveyed.get(key) if kind is FollowupKind.FIRST else None,
+                answered=answered,
+                busy=busy,
+            )
+            if isinstance(decision, Skip):
+                self._skip(claim, decision.reason, report, outcome)
+            elif isinstance(decision, Reschedule):
+                outcome.rescheduled.append((claim, decision.at))
+                report.rescheduled += 1
+            elif kind is FollowupKind.FIRST:
+                request = StartRequest(
+                    contact,
+                    address,
+                    active,
+                    flow.id,
+                    language=claim.language,
+                    service_point=claim.service_point,
+                )
+                starts.append((claim, rule, zone, request))
+                last_surveyed[key] = now  # a second visit in this chunk sees the cap
+            else:
+                reminders.append(_Reminder(claim, flow, rule, active))
+        self._start(session, starts, now, report, outcome)
+        self._remind(session, reminders, now, report, outcome)
 
     def _start(
         self,
         session: Session,
-        claim: ClaimedFollowup,
-        flow: Flow,
-        rule: FollowupRule,
-        zone: ZoneInfo,
+        starts: list[tuple[ClaimedFollowup, FollowupRule, ZoneInfo, StartRequest]],
         now: datetime,
         report: DispatchReport,
-        started: list[tuple[ClaimedFollowup, int | None]],
+        outcome: _Outcome,
     ) -> None:
-        assert claim.contact_id is not None
-        result = self.conversations.start_in(
-            session,
-            claim.contact_id,
-            flow.id,
-            now=now,
-            language=claim.language,
-            service_point=claim.service_point,
-        )
-        if result.run_id is None:  # the core refused (opted out between checks)
-            self._skip(session, claim, SkipReason.OPTED_OUT, now, report)
+        if not starts:
             return
-        started.append((claim, result.run_id))  # marked sent with the chunk
-        report.sent += 1
-        at = reminder_time(rule, now, claim.visit_at, zone)
-        if at is not None:
-            followups.schedule_reminder(session, claim.visit_id, result.run_id, at, now)
+        results = self.conversations.start_many_in(
+            session, [request for _, _, _, request in starts], now=now
+        )
+        for (claim, rule, zone, _), result in zip(starts, results, strict=True):
+            if result.run_id is None:  # the core refused (opted out between checks)
+                self._skip(claim, SkipReason.OPTED_OUT, report, outcome)
+                continue
+            outcome.sent.append((claim, result.run_id))
+            report.sent += 1
+            at = reminder_time(rule, now, claim.visit_at, zone)
+            if at is not None:
+                outcome.reminders.append((claim.visit_id, result.run_id, at))
 
     def _remind(
         self,
         session: Session,
-        claim: ClaimedFollowup,
-        flow: Flow,
-        rule: FollowupRule,
-        active: run_store.StoredRun | None,
+        reminders: list[_Reminder],
         now: datetime,
         report: DispatchReport,
+        outcome: _Outcome,
     ) -> None:
-        if active is None or active.id != claim.run_id:
-            # The survey was closed (expired, ended, replaced): nothing to remind about.
-            self._skip(session, claim, SkipReason.EXPIRED, now, report)
-            return
-        state = active.state
-        language = state.language
-        texts: list[Outgoing] = [
-            Outgoing(
-                text=reminder_text(rule, language, flow.default_language),
-                language=language,
-                kind=OutgoingKind.INFO,
+        """Queue the reminder text and the current question again on the open run."""
+        updates: list[tuple[int, RunState]] = []
+        batches: list[message_log.OutgoingBatch] = []
+        for reminder in reminders:
+            claim, flow, active = reminder.claim, reminder.flow, reminder.active
+            if active is None or active.id != claim.run_id:
+                # The survey was closed (expired, ended, replaced): nothing to remind about.
+                self._skip(claim, SkipReason.EXPIRED, report, outcome)
+                continue
+            state = active.state
+            language = state.language
+            texts: list[Outgoing] = [
+                Outgoing(
+                    text=reminder_text(reminder.rule, language, flow.default_language),
+                    language=language,
+                    kind=OutgoingKind.INFO,
+                )
+            ]
+            if flow.version == state.flow_version:
+                texts.extend(flow_engine.reask(flow, state).messages)
+            # Give the citizen the flow's usual time to answer from now on.
+            updates.append((active.id, state.with_(expires_at=now + flow.expires_after)))
+            batches.append(
+                message_log.OutgoingBatch(
+                    contact_id=active.contact_id,
+                    channel=claim.channel or "sms",
+                    run_id=active.id,
+                    items=[NewOutgoing(m, MessageStatus.QUEUED, now) for m in texts],
+                )
             )
-        ]
-        if flow.version == state.flow_version:
-            texts.extend(flow_engine.reask(flow, state).messages)
-        # Give the citizen the flow's usual time to answer from now on.
-        run_store.update_run(
-            session, active.id, state.with_(expires_at=now + flow.expires_after), now
-        )
-        message_log.insert_outgoing(
-            session,
-            contact_id=active.contact_id,
-            channel=claim.channel or "sms",
-            run_id=active.id,
-            reply_to=None,
-            items=[NewOutgoing(m, MessageStatus.QUEUED, now) for m in texts],
-            now=now,
-        )
-        followups.mark_sent(session, claim, active.id, now)
-        report.reminded += 1
+            outcome.sent.append((claim, active.id))
+            report.reminded += 1
+        run_store.update_runs(session, updates, now)
+        message_log.insert_outgoing_many(session, batches, now=now)
 
     def _skip(
         self,
-        session: Session,
         claim: ClaimedFollowup,
         reason: SkipReason,
-        now: datetime,
         report: DispatchReport,
+        outcome: _Outcome,
     ) -> None:
-        followups.mark_skipped(session, claim, reason.value, now)
+        outcome.skipped.append((claim, reason.value))
         report.skipped[reason.value] = report.skipped.get(reason.value, 0) + 1
 
     def _release(self, claims: list[ClaimedFollowup]) -> None:
@@ -368,6 +407,51 @@ class FollowupDispatcher:
         if name not in self._zones:
             self._zones[name] = ZoneInfo(name)
         return self._zones[name]
+
+
+@dataclass
+class _Outcome:
+    """What a chunk decided, written at its end with one statement per kind."""
+
+    sent: list[tuple[ClaimedFollowup, int | None]] = field(default_factory=list)
+    skipped: list[tuple[ClaimedFollowup, str]] = field(default_factory=list)
+    rescheduled: list[tuple[ClaimedFollowup, datetime]] = field(default_factory=list)
+    reminders: list[tuple[int, int | None, datetime]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Reminder:
+    claim: ClaimedFollowup
+    flow: Flow
+    rule: FollowupRule
+    active: run_store.StoredRun | None
+
+
+def _rounds(claims: list[ClaimedFollowup]) -> list[list[ClaimedFollowup]]:
+    """Split claims, in order, so that no contact appears twice in one round.
+
+    Nearly always one round. A person with several visits in the chunk gets one per
+    round: the next is decided after the writes of the previous one, as one at a time.
+    """
+    rounds: list[list[ClaimedFollowup]] = []
+    seen: list[set[int]] = []
+    for claim in claims:
+        if claim.contact_id is None:
+            index = 0
+        else:
+            # After the last round this contact is in (its order is kept).
+            index = 0
+            for number in range(len(seen) - 1, -1, -1):
+                if claim.contact_id in seen[number]:
+                    index = number + 1
+                    break
+        while len(rounds) <= index:
+            rounds.append([])
+            seen.append(set())
+        rounds[index].append(claim)
+        if claim.contact_id is not None:
+            seen[index].add(claim.contact_id)
+    return rounds
 
 
 # --- palaute clock ---------------------------------------------------------------------------

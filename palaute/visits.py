@@ -38,6 +38,8 @@ from bot.followup import (
 )
 from storage import followups
 from storage.contacts import ContactStore
+from storage.contacts import find_many as find_contacts
+from storage.contacts import find_or_create_many as find_or_create_contacts
 from storage.db import transaction
 
 FIELDS = (
@@ -425,23 +427,27 @@ def store_visits(
     with its follow-up skipped as ``no_channel``.
     """
     prepared: list[tuple[followups.NewVisit, SkipReason | None, str | None]] = []
+    reachable = [
+        (v.channel, v.address) for v in visits if v.channel is not None and v.address is not None
+    ]
+    telegram = [(channel, address) for channel, address in reachable if channel == "telegram"]
+    others = [(channel, address) for channel, address in reachable if channel != "telegram"]
     with transaction(db) as session:
+        # The contacts of the whole batch in a few statements (created if new; a Telegram
+        # chat only if it has written to the bot).
+        known = find_contacts(contacts, session, telegram)
+        known.update(find_or_create_contacts(contacts, session, others, now))
         for visit in visits:
             skip = visit.skip
             note = None
             contact_id: int | None = None
             if visit.channel is not None and visit.address is not None:
-                if visit.channel == "telegram":
-                    known = contacts.find(session, "telegram", visit.address)
-                    if known is None:
-                        skip = skip or SkipReason.NO_CHANNEL
-                        note = "the Telegram chat has never written to the bot"
-                    else:
-                        contact_id = known.id
-                else:
-                    contact_id = contacts.find_or_create(
-                        session, visit.channel, visit.address, now, lock=False
-                    ).id
+                found = known.get((visit.channel, visit.address))
+                if found is not None:
+                    contact_id = found.id
+                else:  # (only a Telegram chat is not created)
+                    skip = skip or SkipReason.NO_CHANNEL
+                    note = "the Telegram chat has never written to the bot"
             new = followups.NewVisit(
                 organisation=visit.organisation,
                 source=visit.source,

@@ -1,4 +1,5 @@
-"""Tables for follow-ups after visits: visits, followups, api_tokens (migration 0004).
+"""Tables for follow-ups after visits: visits, followups, api_tokens (migration 0004;
+the claim index ``ix_followups_claimable_due``: 0005).
 
 Kept apart from ``storage.tables`` (the core schema, migration 0001) so that each
 migration has one model module; both register on the same ``SQLModel.metadata``.
@@ -57,14 +58,26 @@ class VisitRow(SQLModel, table=True):
     created_at: datetime = _time()  # type: ignore[assignment]
 
 
+# Follow-ups a clock may claim once due (scheduled, or claimed with a lease that ran out).
+CLAIMABLE = sa.text("status IN ('scheduled', 'claimed')")
+
+
 class FollowupRow(SQLModel, table=True):
     """One prompt to send for a visit: the first one, or the reminder."""
 
     __tablename__ = "followups"
     __table_args__ = (
         sa.UniqueConstraint("visit_id", "kind", name="uq_followups_visit_kind"),
-        # The clock's claim: status in (scheduled, claimed) and due_at <= now, oldest first.
-        sa.Index("ix_followups_status_due", "status", "due_at"),
+        # The clock's claim: status in (scheduled, claimed) and due_at <= now, oldest first,
+        # read in order from the claimable rows alone, however large the backlog
+        # (``storage.followups.claim_due``; migration 0005 replaced ix_followups_status_due).
+        sa.Index(
+            "ix_followups_claimable_due",
+            "due_at",
+            "id",
+            sqlite_where=CLAIMABLE,
+            postgresql_where=CLAIMABLE,
+        ),
     )
 
     id: int | None = Field(

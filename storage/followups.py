@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from storage.followup_tables import ApiTokenRow, FollowupRow, FollowupStatus, VisitRow
-from storage.sql import dialect_name, insert_ignore
+from storage.sql import dialect_name, insert_ignore, one_of
 from storage.tables import AnswerRow, FlowRunRow, MessageRow
 
 _visits = VisitRow.__table__  # type: ignore[attr-defined]
@@ -34,6 +34,7 @@ _messages = MessageRow.__table__  # type: ignore[attr-defined]
 
 FIRST = "first"
 REMINDER = "reminder"
+_CLAIMABLE_STATUSES = (FollowupStatus.SCHEDULED, FollowupStatus.CLAIMED)  # see CLAIMABLE
 
 
 @dataclass(frozen=True)
@@ -96,27 +97,27 @@ def add_visits(
         first_of.setdefault(key, index)
     unique = [visits[i] for i in sorted(first_of.values())]
     insert: Any = (postgresql if dialect_name(session) == "postgresql" else sqlite).insert(_visits)
+    # An executemany (SQLAlchemy sends it as multi-row INSERTs): compiled once, not per batch.
     rows = session.execute(
-        insert.values(
-            [
-                {
-                    "organisation": v.organisation,
-                    "source": v.source,
-                    "external_id": v.external_id,
-                    "service_point": v.service_point,
-                    "visit_at": v.visit_at,
-                    "timezone": v.timezone,
-                    "contact_id": v.contact_id,
-                    "channel": v.channel,
-                    "language": v.language,
-                    "flow_id": v.flow_id,
-                    "created_at": now,
-                }
-                for v in unique
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["organisation", "source", "external_id"])
-        .returning(_visits.c.id, _visits.c.organisation, _visits.c.source, _visits.c.external_id)
+        insert.on_conflict_do_nothing(
+            index_elements=["organisation", "source", "external_id"]
+        ).returning(_visits.c.id, _visits.c.organisation, _visits.c.source, _visits.c.external_id),
+        [
+            {
+                "organisation": v.organisation,
+                "source": v.source,
+                "external_id": v.external_id,
+                "service_point": v.service_point,
+                "visit_at": v.visit_at,
+                "timezone": v.timezone,
+                "contact_id": v.contact_id,
+                "channel": v.channel,
+                "language": v.language,
+                "flow_id": v.flow_id,
+                "created_at": now,
+            }
+            for v in unique
+        ],
     ).all()
     created = {(r.organisation, r.source, r.external_id): int(r.id) for r in rows}
     new_followups = []
@@ -177,7 +178,7 @@ def existing_ids(
             sa.select(_visits.c.external_id).where(
                 _visits.c.organisation == organisation,
                 _visits.c.source == source,
-                _visits.c.external_id.in_(chunk),
+                one_of(session, _visits.c.external_id, chunk),
             )
         )
         found.update(str(r[0]) for r in rows)
@@ -202,7 +203,11 @@ def claim_due(
     candidates = (
         sa.select(_followups.c.id)
         .where(
-            _followups.c.status.in_([FollowupStatus.SCHEDULED.value, FollowupStatus.CLAIMED.value]),
+            # The predicate of the partial index ix_followups_claimable_due, with literal
+            # values like the index: the claim reads the oldest due rows from it, in order.
+            _followups.c.status.in_(
+                [sa.literal_column(f"'{s.value}'") for s in _CLAIMABLE_STATUSES]
+            ),
             _followups.c.due_at <= now,
         )
         .order_by(_followups.c.due_at, _followups.c.id)
@@ -245,7 +250,7 @@ def claim_due(
             _visits.c.service_point,
         )
         .join(_visits, _visits.c.id == _followups.c.visit_id)
-        .where(_followups.c.id.in_(ids))
+        .where(one_of(session, _followups.c.id, ids))
         .order_by(_followups.c.id)
     )
     return [
@@ -362,6 +367,92 @@ def schedule_reminder(
     )
 
 
+def mark_skipped_many(
+    session: Session, skipped: Sequence[tuple[ClaimedFollowup, str]], now: datetime
+) -> None:
+    """``mark_skipped`` for many ``(claim, reason)`` pairs in one statement (executemany)."""
+    _finish_many(
+        session,
+        FollowupStatus.SKIPPED,
+        now,
+        [(claim, {"b_skip_reason": reason, "b_due_at": None}) for claim, reason in skipped],
+        skip_reason=sa.bindparam("b_skip_reason"),
+        due_at=sa.bindparam("b_due_at"),
+    )
+
+
+def reschedule_many(
+    session: Session, moved: Sequence[tuple[ClaimedFollowup, datetime]], now: datetime
+) -> None:
+    """``reschedule`` for many ``(claim, due at)`` pairs in one statement (executemany)."""
+    _finish_many(
+        session,
+        FollowupStatus.SCHEDULED,
+        now,
+        [(claim, {"b_due_at": due_at}) for claim, due_at in moved],
+        due_at=sa.bindparam("b_due_at"),
+    )
+
+
+def _finish_many(
+    session: Session,
+    status: FollowupStatus,
+    now: datetime,
+    rows: Sequence[tuple[ClaimedFollowup, dict[str, Any]]],
+    **values: Any,
+) -> None:
+    """``_finish`` for many claims: one UPDATE run once per claim (executemany)."""
+    if not rows:
+        return
+    session.execute(
+        sa.update(_followups)
+        .where(
+            _followups.c.id == sa.bindparam("b_id"),
+            _followups.c.claimed_by == sa.bindparam("b_claimed_by"),
+            _followups.c.attempts == sa.bindparam("b_attempts"),
+        )
+        .values(status=status.value, claimed_by=None, claimed_until=None, updated_at=now, **values),
+        [
+            {
+                "b_id": claim.id,
+                "b_claimed_by": claim.claimed_by,
+                "b_attempts": claim.attempts,
+                **params,
+            }
+            for claim, params in rows
+        ],
+    )
+
+
+def schedule_reminders(
+    session: Session, reminders: Sequence[tuple[int, int | None, datetime]], now: datetime
+) -> None:
+    """``schedule_reminder`` for many ``(visit id, run id, due at)`` in one statement."""
+    if not reminders:
+        return
+    insert: Any = (postgresql if dialect_name(session) == "postgresql" else sqlite).insert(
+        _followups
+    )
+    session.execute(
+        insert.values(
+            [
+                {
+                    "visit_id": visit_id,
+                    "kind": REMINDER,
+                    "status": FollowupStatus.SCHEDULED.value,
+                    "planned_at": due_at,
+                    "due_at": due_at,
+                    "run_id": run_id,
+                    "attempts": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for visit_id, run_id, due_at in reminders
+            ]
+        ).on_conflict_do_nothing(index_elements=["visit_id", "kind"])
+    )
+
+
 @dataclass(frozen=True)
 class RunProgress:
     status: str
@@ -388,10 +479,38 @@ def run_progress(session: Session, run_id: int) -> RunProgress | None:
     )
 
 
+def run_progress_many(session: Session, run_ids: Sequence[int]) -> dict[int, RunProgress]:
+    """``run_progress`` for many runs in two statements: run id -> progress (if it exists)."""
+    ids = sorted(set(run_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        sa.select(_runs.c.id, _runs.c.status, _runs.c.state).where(one_of(session, _runs.c.id, ids))
+    ).all()
+    with_answers = {
+        int(r[0])
+        for r in session.execute(
+            sa.select(_answers.c.run_id).where(one_of(session, _answers.c.run_id, ids)).distinct()
+        )
+    }
+    progress: dict[int, RunProgress] = {}
+    for row in rows:
+        state = dict(row.state or {})
+        progress[int(row.id)] = RunProgress(
+            status=row.status,
+            answered=row.status == "completed" or int(row.id) in with_answers,
+            current_step=state.get("current_step"),
+            state=state,
+        )
+    return progress
+
+
 def next_due_at(session: Session) -> datetime | None:
     return session.execute(
         sa.select(sa.func.min(_followups.c.due_at)).where(
-            _followups.c.status.in_([FollowupStatus.SCHEDULED.value, FollowupStatus.CLAIMED.value])
+            _followups.c.status.in_(  # literals: read from ix_followups_claimable_due
+                [sa.literal_column(f"'{s.value}'") for s in _CLAIMABLE_STATUSES]
+            )
         )
     ).scalar_one_or_none()
 
@@ -484,7 +603,7 @@ def held(session: Session, claims: Sequence[ClaimedFollowup]) -> set[int]:
     if not claims:
         return set()
     statement = sa.select(_followups.c.id, _followups.c.claimed_by, _followups.c.attempts).where(
-        _followups.c.id.in_([c.id for c in claims]),
+        one_of(session, _followups.c.id, [c.id for c in claims]),
         _followups.c.status == FollowupStatus.CLAIMED.value,
     )
     if dialect_name(session) == "postgresql":
@@ -500,18 +619,20 @@ def last_surveyed_many(
     if not people:
         return {}
     contact_ids = sorted({contact_id for contact_id, _ in people})
+    # From these contacts' visits to their first follow-ups (by the unique (visit, kind)
+    # index). "Sent" is tested inside the aggregate, not in WHERE: a status filter would
+    # invite the planner to start from every sent follow-up when its statistics are old.
+    sent_at = sa.case(
+        (_followups.c.status == FollowupStatus.SENT.value, _followups.c.sent_at), else_=None
+    )
     rows = session.execute(
-        sa.select(
-            _visits.c.contact_id,
-            _visits.c.organisation,
-            sa.func.max(_followups.c.sent_at).label("last"),
+        sa.select(_visits.c.contact_id, _visits.c.organisation, sa.func.max(sent_at).label("last"))
+        .select_from(_visits)
+        .join(
+            _followups,
+            sa.and_(_followups.c.visit_id == _visits.c.id, _followups.c.kind == FIRST),
         )
-        .join(_visits, _visits.c.id == _followups.c.visit_id)
-        .where(
-            _visits.c.contact_id.in_(contact_ids),
-            _followups.c.kind == FIRST,
-            _followups.c.status == FollowupStatus.SENT.value,
-        )
+        .where(one_of(session, _visits.c.contact_id, contact_ids))
         .group_by(_visits.c.contact_id, _visits.c.organisation)
     )
     return {

@@ -223,3 +223,49 @@ def outgoing_from_row(kind: str, text: str, payload: dict[str, Any] | None) -> O
             Choice(value=str(c["value"]), label=str(c["label"])) for c in payload.get("choices", ())
         ),
     )
+
+
+@dataclass(frozen=True)
+class OutgoingBatch:
+    """One contact's replies for ``insert_outgoing_many`` (as ``insert_outgoing`` takes them)."""
+
+    contact_id: int
+    channel: str
+    run_id: int | None
+    items: Sequence[NewOutgoing]
+    reply_to: int | None = None
+
+
+def insert_outgoing_many(
+    session: Session, batches: Sequence[OutgoingBatch], *, now: datetime
+) -> None:
+    """``insert_outgoing`` for many contacts in one executemany.
+
+    The rows are inserted in the order given (each batch's items in order), so every
+    contact's messages keep their sending order, as with ``insert_outgoing``.
+    """
+    rows = [
+        {
+            "contact_id": batch.contact_id,
+            "run_id": batch.run_id,
+            "direction": Direction.OUT.value,
+            "channel": batch.channel,
+            "provider_id": None,
+            "reply_to": batch.reply_to,
+            "kind": item.message.kind.value,
+            "text": item.message.text,
+            "payload": outgoing_payload(item.message),
+            "status": item.status.value,
+            "error_code": None,
+            "attempts": 0,
+            "next_attempt_at": item.next_attempt_at,
+            "claimed_until": None,
+            "claimed_by": None,
+            "idempotency_key": uuid.uuid4().hex,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for batch in batches
+        for item in batch.items
+    ]
+    _INSERT.run_many(session, rows)

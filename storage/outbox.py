@@ -30,13 +30,18 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from storage.contacts import ContactStore
+from storage.contacts import ContactStore, addresses_many
 from storage.shapes import Direction, MessageStatus, OutboxMessage
-from storage.sql import dialect_name
+from storage.sql import dialect_name, one_of
 from storage.tables import ContactRow, MessageRow
 
 _messages = MessageRow.__table__  # type: ignore[attr-defined]
 _people = ContactRow.__table__  # type: ignore[attr-defined]
+# The outbox's rows (the predicate of ix_messages_outbox_due, as literals like the index).
+_PENDING = sa.and_(
+    _messages.c.direction == sa.literal_column("'out'"),
+    _messages.c.status.in_([sa.literal_column("'queued'"), sa.literal_column("'sending'")]),
+)
 
 # Provider status callbacks may arrive out of order: never move a message backwards.
 _RANK = {
@@ -72,6 +77,8 @@ def claim_due(
     Due: ``queued`` with ``next_attempt_at <= now``, or ``sending`` whose lease has run
     out (returned with ``reclaimed=True``; see ``OutboxMessage``). Oldest first, and at
     most one message per contact at a time, in order (claim again after ``mark_sent``).
+    The addresses are read with ``storage.contacts.addresses_many`` (no address key is
+    needed to read them; ``contacts`` stays in the signature for the callers).
     """
     if limit <= 0:
         return []
@@ -102,7 +109,9 @@ def claim_due(
     )
     candidates = (
         sa.select(_messages.c.id, _messages.c.status)
-        .where(_messages.c.direction == Direction.OUT.value, due, ~blocked_by_earlier)
+        # ``_PENDING`` spells out the predicate of the partial index ix_messages_outbox_due
+        # with literal values, so both databases read the claim from it, in order.
+        .where(_PENDING, due, ~blocked_by_earlier)
         .order_by(_messages.c.next_attempt_at, _messages.c.id)
         .limit(limit)
     )
@@ -117,7 +126,7 @@ def claim_due(
         return []
     claimed = session.execute(
         sa.update(_messages)
-        .where(_messages.c.id.in_(sorted(chosen)), due)
+        .where(one_of(session, _messages.c.id, sorted(chosen)), due)
         .values(
             status=MessageStatus.SENDING.value,
             claimed_by=worker_id[:64],
@@ -138,7 +147,7 @@ def claim_due(
             _messages.c.created_at,
         )
     ).all()
-    addresses = contacts.addresses_of(session, (int(row.contact_id) for row in claimed))
+    addresses = addresses_many(session, [int(row.contact_id) for row in claimed])
     messages = [
         OutboxMessage(
             id=int(row.id),
@@ -168,7 +177,7 @@ def not_reachable(session: Session, contact_ids: Collection[int]) -> dict[int, s
         return {}
     rows = session.execute(
         sa.select(_people.c.id, _people.c.opted_out, _people.c.unreachable_at).where(
-            _people.c.id.in_(ids)
+            one_of(session, _people.c.id, ids)
         )
     )
     reasons: dict[int, str] = {contact_id: "opted_out" for contact_id in ids}  # gone
@@ -195,7 +204,7 @@ def renew_claims(
     rows = session.execute(
         sa.update(_messages)
         .where(
-            _messages.c.id.in_(sorted(set(message_ids))),
+            one_of(session, _messages.c.id, sorted(set(message_ids))),
             _messages.c.status == MessageStatus.SENDING.value,
             _messages.c.claimed_by == worker_id[:64],
         )
@@ -337,10 +346,7 @@ def update_status_by_provider_id(
 
 def pending_count(session: Session, *, channel: str | None = None) -> int:
     """Outbound messages not yet handed to a provider (queued or being sent)."""
-    statement = sa.select(sa.func.count()).where(
-        _messages.c.direction == Direction.OUT.value,
-        _messages.c.status.in_([MessageStatus.QUEUED.value, MessageStatus.SENDING.value]),
-    )
+    statement = sa.select(sa.func.count()).where(_PENDING)  # from ix_messages_outbox_due
     if channel is not None:
         statement = statement.where(_messages.c.channel == channel)
     return int(session.execute(statement).scalar_one())

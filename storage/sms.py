@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel
 
 from storage.shapes import Direction, MessageStatus
-from storage.sql import dialect_name, insert_ignore
+from storage.sql import dialect_name, insert_ignore, one_of
 from storage.tables import METADATA, BigId, MessageRow, UTCDateTime
 
 __all__ = [
@@ -324,7 +324,7 @@ def messages_with_open_attempts(session: Session, message_ids: list[int]) -> set
     rows = session.execute(
         sa.select(_attempts.c.message_id)
         .where(
-            _attempts.c.message_id.in_(sorted(set(message_ids))),
+            one_of(session, _attempts.c.message_id, sorted(set(message_ids))),
             _attempts.c.outcome == AttemptOutcome.STARTED,
         )
         .distinct()

@@ -50,6 +50,8 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 ACTIVE_ONLY = sa.text("status = 'active'")
+# Outbound messages not yet handed to a provider: what the outbox claims from.
+OUTBOX_PENDING = sa.text("direction = 'out' AND status IN ('queued', 'sending')")
 
 
 def _id() -> Any:
@@ -204,7 +206,17 @@ class MessageRow(SQLModel, table=True):
     __table_args__ = (
         # NULL provider ids never collide (both backends treat NULLs as distinct).
         sa.UniqueConstraint("channel", "direction", "provider_id", name="uq_messages_provider_id"),
-        sa.Index("ix_messages_status_next_attempt", "status", "next_attempt_at"),
+        # The outbox claim (``storage.outbox.claim_due``): pending rows only, in claim order,
+        # so a claim reads what it takes however long the message log grows (migration 0005;
+        # it replaced ix_messages_status_next_attempt, which every status change rewrote).
+        sa.Index(
+            "ix_messages_outbox_due",
+            "channel",
+            "next_attempt_at",
+            "id",
+            sqlite_where=OUTBOX_PENDING,
+            postgresql_where=OUTBOX_PENDING,
+        ),
         sa.Index("ix_messages_contact", "contact_id", "id"),
         sa.Index("ix_messages_reply_to", "reply_to"),
         sa.Index("ix_messages_run", "run_id"),

@@ -304,7 +304,7 @@ def _clock(env: dict[str, str], output: Path, *args: str) -> subprocess.Popen[by
 
 @pytest.mark.parametrize("db_backend", ["postgres"], indirect=True)
 def test_two_clock_processes_send_each_followup_exactly_once(db_url: str, tmp_path: Path) -> None:
-    count = 300
+    count = 2000  # enough work that both processes start before it is all done
     _schedule_due_now(db_url, tmp_path / "flows", count)
     env = _process_env(db_url, tmp_path / "flows", CLOCK_BATCH_SIZE="10")
     logs = [tmp_path / f"clock-{n}.log" for n in (1, 2)]
@@ -325,9 +325,14 @@ def test_two_clock_processes_send_each_followup_exactly_once(db_url: str, tmp_pa
 def test_clock_process_killed_mid_batch_resumes_after_its_lease(
     db_url: str, tmp_path: Path
 ) -> None:
-    count = 400
+    count = 1000
     _schedule_due_now(db_url, tmp_path / "flows", count)
-    env = _process_env(db_url, tmp_path / "flows", CLOCK_LEASE_SECONDS="3")
+    # One claim of everything, handled a chunk (100) per transaction: from the first
+    # chunk's commit on, the clock holds claims for several more transactions, time enough
+    # to kill it while it does (between two claims it would hold nothing to lose).
+    env = _process_env(
+        db_url, tmp_path / "flows", CLOCK_LEASE_SECONDS="3", CLOCK_BATCH_SIZE=str(count)
+    )
     first = _clock(env, tmp_path / "doomed.log", "--worker-id", "doomed")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -381,3 +386,120 @@ def test_staff_see_sent_skipped_started_and_completed(world: World) -> None:
         completed=1,
         reminders_sent=0,
     )
+
+
+# --- one chunk, many people (the batch path) -------------------------------------------------
+
+
+def _by_visit(engine: Engine) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r["external_id"], r["kind"]): r for r in followup_rows(engine)}
+
+
+def _runs(engine: Engine) -> list[tuple[int, str]]:
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT contact_id, status FROM flow_runs ORDER BY id").all()
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
+def test_one_chunk_decides_every_followup_as_if_one_at_a_time(world: World) -> None:
+    world.reply("+358400000009", "STOP")
+    sent_before = len(outbox_texts(world.engine))
+    for i in range(3):
+        world.visit(f"B-{i}", hki(2026, 6, 2, 10, 0), f"+35840{i:07d}", language="fi")
+    world.visit("B-9", hki(2026, 6, 2, 10, 0), "+358400000009")  # opted out
+    world.visit("B-0b", hki(2026, 6, 2, 10, 5), "+358400000000")  # B-0's person again
+    world.visit("B-old", hki(2026, 5, 30, 12, 0), "+358400000005")  # gives up at 12:00
+    world.clock.now = hki(2026, 6, 2, 12, 30)
+    report = world.dispatcher().run_once()  # one claim, one chunk
+    assert (report.claimed, report.sent) == (6, 3)
+    assert report.skipped == {"opted_out": 1, "capped": 1, "expired": 1}
+    rows = _by_visit(world.engine)
+    firsts = {key[0]: r for key, r in rows.items() if key[1] == "first"}
+    assert {visit: (r["status"], r["skip_reason"]) for visit, r in firsts.items()} == {
+        "B-0": ("sent", None),
+        "B-1": ("sent", None),
+        "B-2": ("sent", None),
+        "B-9": ("skipped", "opted_out"),
+        "B-0b": ("skipped", "capped"),  # the second visit saw the first one's survey
+        "B-old": ("skipped", "expired"),
+    }
+    # One run and one prompt per person sent to, none to the others; reminders scheduled.
+    texts = outbox_texts(world.engine)[sent_before:]
+    assert sorted(texts) == [(f"+35840{i:07d}", "queued", PROMPT_FI) for i in range(3)]
+    assert len({r["run_id"] for key, r in rows.items() if r["status"] == "sent"}) == 3
+    reminders = [r for key, r in rows.items() if key[1] == "reminder"]
+    assert len(reminders) == 3 and {r["status"] for r in reminders} == {"scheduled"}
+    assert {r["run_id"] for r in reminders} == {
+        rows[(f"B-{i}", "first")]["run_id"] for i in range(3)
+    }
+    assert world.dispatcher().run_once().claimed == 0  # nothing twice
+
+
+def _visit_of(world: World, organisation: str, external_id: str, at: datetime, phone: str) -> None:
+    """A visit to another organisation (its follow-ups are not capped by Kaarina's)."""
+    intake = Intake(flows=world.flows, organisation=organisation)
+    raw = {"external_id": external_id, "visit_at": at.isoformat(), "phone": phone}
+    outcome = intake.validate(raw, source="his", now=world.clock.now)
+    assert isinstance(outcome, Visit), outcome
+    store_visits(world.engine, ContactStore(SECRET), [outcome], world.clock.now)
+
+
+def test_a_second_visit_in_the_same_chunk_sees_the_survey_just_started(world: World) -> None:
+    world.visit("C-1", hki(2026, 6, 2, 10, 0), PHONE)
+    _visit_of(world, "Turku", "C-2", hki(2026, 6, 2, 10, 1), PHONE)  # not capped: Turku
+    world.visit("C-3", hki(2026, 6, 2, 10, 2), "+358400000003")
+    world.clock.now = hki(2026, 6, 2, 12, 30)
+    report = world.dispatcher().run_once()
+    # C-2 is decided after C-1's run started (in this very transaction): the person is busy
+    # in it, so C-2 waits instead of replacing the survey that was just sent.
+    assert (report.claimed, report.sent, report.rescheduled) == (3, 2, 1)
+    rows = _by_visit(world.engine)
+    assert rows[("C-2", "first")]["status"] == "scheduled"
+    assert rows[("C-2", "first")]["due_at"] > world.clock.now
+    assert [a for a, _, _ in outbox_texts(world.engine)] == [PHONE, "+358400000003"]
+
+
+def test_a_chunk_with_a_person_still_in_an_older_survey(world: World) -> None:
+    world.visit("D-1", hki(2026, 6, 2, 10, 0), PHONE)
+    world.clock.now = hki(2026, 6, 2, 12, 0)
+    assert world.dispatcher().run_once().sent == 1
+    # An hour later (not busy any more) a new visit of that person comes due together with
+    # other people's: the old survey is closed and the new one started, in the same chunk.
+    _visit_of(world, "Turku", "D-2", hki(2026, 6, 2, 11, 0), PHONE)
+    for i in range(3):
+        world.visit(f"D-x{i}", hki(2026, 6, 2, 11, 0), f"+35840{i + 1:07d}")
+    world.clock.now = hki(2026, 6, 2, 13, 0)
+    report = world.dispatcher().run_once()
+    assert (report.claimed, report.sent) == (4, 4)
+    runs = _runs(world.engine)
+    assert len(runs) == 5
+    assert sorted(status for _, status in runs).count("active") == 4
+    person = [status for contact_id, status in runs if contact_id == runs[0][0]]
+    assert person[0] != "active" and person[1] == "active"  # closed, then the new one
+    texts = outbox_texts(world.engine)
+    assert [a for a, _, _ in texts].count(PHONE) == 2
+    assert len(texts) == 5
+
+
+def test_reminders_of_one_chunk_each_decided_on_their_own_run(world: World) -> None:
+    phones = [f"+35840{i:07d}" for i in range(4)]
+    for i, phone in enumerate(phones):
+        world.visit(f"R-{i}", hki(2026, 6, 2, 10, 15), phone, language="fi")
+    world.clock.now = hki(2026, 6, 2, 12, 15)
+    assert world.dispatcher().run_once().sent == 4
+    world.clock.now = hki(2026, 6, 2, 12, 20)
+    world.reply(phones[0], "4")  # answered: no reminder
+    world.reply(phones[1], "STOP")  # opted out: nothing more
+    before = outbox_texts(world.engine)
+    world.clock.now = hki(2026, 6, 3, 12, 15)
+    report = world.dispatcher().run_once()
+    assert report.reminded == 2
+    assert report.skipped == {"answered": 1, "opted_out": 1}
+    new = outbox_texts(world.engine)[len(before) :]
+    for phone in phones[2:]:  # the reminder, then the question again, in order
+        assert [t for a, _, t in new if a == phone] == [REMINDER_FI, PROMPT_FI]
+    assert {a for a, _, _ in new} == set(phones[2:])
+    rows = _by_visit(world.engine)
+    assert rows[("R-2", "reminder")]["status"] == "sent"
+    assert rows[("R-2", "reminder")]["run_id"] == rows[("R-2", "first")]["run_id"]
+    assert rows[("R-0", "reminder")]["skip_reason"] == "answered"

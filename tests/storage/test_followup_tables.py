@@ -1,4 +1,5 @@
-"""Migration 0004 creates exactly the follow-up tables the models describe, and drops them."""
+"""Migration 0004 creates exactly the follow-up tables the models describe, and drops them;
+0005 adds the partial indexes the two queues are claimed from."""
 
 from __future__ import annotations
 
@@ -34,3 +35,31 @@ def test_downgrade_drops_the_followup_tables(db_url: str) -> None:
         engine.dispose()
     assert not FOLLOWUP_TABLES & tables
     assert "contacts" in tables
+
+
+QUEUE_INDEXES = {
+    ("messages", "ix_messages_outbox_due"),
+    ("followups", "ix_followups_claimable_due"),
+}
+
+
+def _queue_indexes(url: str) -> set[tuple[str, str]]:
+    engine = make_engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        return {
+            (table, index["name"])
+            for table in ("messages", "followups")
+            for index in inspector.get_indexes(table)
+            if (table, index["name"]) in QUEUE_INDEXES
+        }
+    finally:
+        engine.dispose()
+
+
+def test_migration_0005_adds_and_removes_the_queue_indexes(db_url: str) -> None:
+    assert _queue_indexes(db_url) == QUEUE_INDEXES
+    migrate.downgrade(db_url, "0004_followups")
+    assert _queue_indexes(db_url) == set()
+    migrate.upgrade(db_url)
+    assert _queue_indexes(db_url) == QUEUE_INDEXES
