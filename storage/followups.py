@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from storage.followup_tables import ApiTokenRow, FollowupRow, FollowupStatus, VisitRow
-from storage.sql import dialect_name, insert_ignore, one_of
+from storage.sql import dialect_name, one_of
 from storage.tables import AnswerRow, FlowRunRow, MessageRow
 
 _visits = VisitRow.__table__  # type: ignore[attr-defined]
@@ -346,27 +346,6 @@ def _finish(
     )
 
 
-def schedule_reminder(
-    session: Session, visit_id: int, run_id: int | None, due_at: datetime, now: datetime
-) -> None:
-    insert_ignore(
-        session,
-        _followups,
-        {
-            "visit_id": visit_id,
-            "kind": REMINDER,
-            "status": FollowupStatus.SCHEDULED.value,
-            "planned_at": due_at,
-            "due_at": due_at,
-            "run_id": run_id,
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-        },
-        ("visit_id", "kind"),
-    )
-
-
 def mark_skipped_many(
     session: Session, skipped: Sequence[tuple[ClaimedFollowup, str]], now: datetime
 ) -> None:
@@ -427,7 +406,8 @@ def _finish_many(
 def schedule_reminders(
     session: Session, reminders: Sequence[tuple[int, int | None, datetime]], now: datetime
 ) -> None:
-    """``schedule_reminder`` for many ``(visit id, run id, due at)`` in one statement."""
+    """Schedule a reminder for each ``(visit id, run id, due at)``, in one statement; a
+    visit that has its reminder already keeps it."""
     if not reminders:
         return
     insert: Any = (postgresql if dialect_name(session) == "postgresql" else sqlite).insert(

@@ -128,32 +128,10 @@ def insert_outgoing(
     """Store replies in order (their ids increase in the order they must be sent)."""
     if not items:
         return
-    rows = [
-        {
-            "contact_id": contact_id,
-            "run_id": run_id,
-            "direction": Direction.OUT.value,
-            "channel": channel,
-            "provider_id": None,
-            "reply_to": reply_to,
-            "kind": item.message.kind.value,
-            "text": item.message.text,
-            "payload": outgoing_payload(item.message),
-            "status": item.status.value,
-            "error_code": None,
-            "attempts": 0,
-            "next_attempt_at": item.next_attempt_at,
-            "claimed_until": None,
-            "claimed_by": None,
-            "idempotency_key": uuid.uuid4().hex,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for item in items
-    ]
-    # The driver's executemany runs one INSERT per row, in order: the ids keep the
-    # sending order on both backends.
-    _INSERT.run_many(session, rows)
+    batch = OutgoingBatch(
+        contact_id=contact_id, channel=channel, run_id=run_id, items=items, reply_to=reply_to
+    )
+    insert_outgoing_many(session, [batch], now=now)
 
 
 def replies_to(
@@ -268,4 +246,6 @@ def insert_outgoing_many(
         for batch in batches
         for item in batch.items
     ]
+    # The driver's executemany runs one INSERT per row, in order: the ids keep the
+    # sending order on both backends.
     _INSERT.run_many(session, rows)

@@ -534,16 +534,19 @@ def test_sender_needs_credentials_and_a_sender() -> None:
 def test_sender_reads_proxy_and_ca_settings_from_the_environment_when_made(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Behind an egress proxy the sender still uses it (resolved once, not per send)."""
+    """Behind an egress proxy the sender still uses it (resolved once, not per send);
+    NO_PROXY is honoured and REQUESTS_CA_BUNDLE picks the CA certificates."""
+    import urllib3
+
     for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
     account = "AC" + "0" * 32
-    sender = tw.TwilioSender(account, "token", from_number=FROM)
-    session = sender._http.session
-    assert session is not None and session.trust_env is False
-    url = f"https://api.twilio.com/2010-04-01/Accounts/{account}/Messages.json"
-    settings = session.merge_environment_settings(url, sender._http.proxy, None, None, None)
-    assert settings["proxies"]["https"] == "http://proxy.example:3128"
-    assert settings["verify"] == "/etc/ssl/certs/ca-certificates.crt"
+    http = tw.TwilioSender(account, "token", from_number=FROM)._http
+    assert isinstance(http._pool, urllib3.ProxyManager)
+    assert (http._pool.proxy.host, http._pool.proxy.port) == ("proxy.example", 3128)
+    assert http.ca_bundle == "/etc/ssl/certs/ca-certificates.crt"
+    monkeypatch.setenv("NO_PROXY", "api.twilio.com")
+    http = tw.TwilioSender(account, "token", from_number=FROM)._http
+    assert not isinstance(http._pool, urllib3.ProxyManager)
