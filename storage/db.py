@@ -215,14 +215,15 @@ class _WriterGate:
 
     def _file(self) -> int | None:
         # One descriptor per process: after a fork the parent's descriptor would share
-        # the parent's lock instead of competing with it.
-        if self._fd is None or self._fd_pid != os.getpid():
+        # the parent's lock instead of competing with it. A file that cannot be opened
+        # (a read-only folder) leaves this process's writers to SQLite's busy handler.
+        if self._fd_pid != os.getpid():
+            self._fd_pid = os.getpid()
             try:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError as error:
                 log.warning("SQLite writer gate unavailable (%s): %s", self.path, error)
                 self._fd = None
-            self._fd_pid = os.getpid()
         return self._fd
 
 

@@ -257,3 +257,23 @@ def test_plain_postgresql_urls_use_psycopg_3() -> None:
         assert not is_sqlite(engine)
     finally:
         engine.dispose()
+
+
+def test_sqlite_writes_still_work_when_the_gate_file_cannot_be_made(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = tmp_path / "db.sqlite3"
+    (tmp_path / "db.sqlite3-writer.lock").mkdir()  # a folder in its way: open() fails
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        for n in range(3):
+            with transaction(engine) as session:
+                if n == 0:
+                    session.execute(sa.text("CREATE TABLE t (n INTEGER)"))
+                session.execute(sa.text("INSERT INTO t VALUES (:n)"), {"n": n})
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 3
+    finally:
+        engine.dispose()
+    warnings = [r for r in caplog.records if "writer gate unavailable" in r.getMessage()]
+    assert len(warnings) == 1  # said once per process, not on every write
