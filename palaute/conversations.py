@@ -550,7 +550,7 @@ class ConversationService:
                 log.info("retrying a conversation transaction after a transient error")
         raise AssertionError("unreachable")  # pragma: no cover
 
-    # --- added for the clock: many follow-up starts in one transaction -----------------
+    # --- many starts in one transaction (the clock's follow-ups) ------------------------
 
     def start_many_in(
         self,
