@@ -193,39 +193,6 @@ class ConversationService:
 
         return self._retrying(once)
 
-    def start_in(
-        self,
-        session: Session,
-        contact_id: int,
-        flow_id: str,
-        *,
-        now: datetime,
-        language: str | None = None,
-        service_point: str | None = None,
-        inline_limit: int | None = 0,
-    ) -> HandleResult:
-        """``start`` inside the caller's transaction, for a known contact id.
-
-        For callers that must start the run atomically with their own bookkeeping
-        (follow-ups mark the follow-up sent in the same transaction). Nothing is
-        committed here and errors are not retried: the caller owns the transaction.
-        """
-        _require_aware(now)
-        contact = self.contacts.lock(session, contact_id)
-        if contact is None:
-            raise LookupError(f"no contact with id {contact_id}")
-        address = self.contacts.address_of(session, contact_id)
-        return self._start_locked(
-            session,
-            contact,
-            address,
-            flow_id,
-            now=now,
-            language=language,
-            service_point=service_point,
-            inline_limit=inline_limit,
-        )
-
     def expire_due(self, now: datetime, limit: int = 500) -> int:
         """Close active runs left unanswered past their expiry. Returns how many."""
         _require_aware(now)
@@ -560,15 +527,17 @@ class ConversationService:
         now: datetime,
         inline_limit: int | None = 0,
     ) -> list[HandleResult]:
-        """``start_in`` for many contacts at once, inside the caller's transaction.
+        """``start`` for many contacts at once, inside the caller's transaction.
 
-        The caller has locked each contact and its active run in this transaction
-        (``storage.contacts.lock_many``, ``storage.runs.active_runs(lock=True)``) and
-        passes them in; each contact at most once. The core decides every start exactly
-        as in ``start_in``. The usual case (no run to close, nothing but a new run and its
-        prompts) is written together: the runs in one statement, the prompts in one
-        executemany. Any other turn is stored on its own, as ``start_in`` stores it.
-        Results are in the order of ``starts``. Nothing is committed here.
+        For callers that must start runs atomically with their own bookkeeping (the clock
+        marks each follow-up sent in the same transaction). The caller has locked each
+        contact and its active run in this transaction (``storage.contacts.lock_many``,
+        ``storage.runs.active_runs(lock=True)``) and passes them in; each contact at most
+        once. The core decides every start exactly as in ``start``. The usual case (no run
+        to close, nothing but a new run and its prompts) is written together: the runs in
+        one statement, the prompts in one executemany. Any other turn is stored on its
+        own, as ``start`` stores it. Results are in the order of ``starts``. Nothing is
+        committed here and errors are not retried: the caller owns the transaction.
         """
         _require_aware(now)
         if len({request.contact.id for request in starts}) != len(starts):

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from storage.shapes import StoredContact
-from storage.sql import Prepared, connection_of, execute
+from storage.sql import Prepared, connection_of, execute, one_of
 from storage.tables import ContactRow, OptEventRow
 
 _contacts = ContactRow.__table__  # type: ignore[attr-defined]
@@ -45,7 +45,6 @@ _BY_KEY = sa.select(*_PUBLIC_COLUMNS).where(
 )
 _BY_KEY_LOCKED = _BY_KEY.with_for_update(of=_contacts)
 _BY_ID = sa.select(*_PUBLIC_COLUMNS).where(_contacts.c.id == sa.bindparam("b_id"))
-_BY_ID_LOCKED = _BY_ID.with_for_update(of=_contacts)
 _UPDATE_BY_ID = sa.update(_contacts).where(_contacts.c.id == sa.bindparam("b_id"))
 _FAST_BY_KEY = Prepared(_BY_KEY)
 _FAST_BY_KEY_LOCKED = Prepared(_BY_KEY_LOCKED)
@@ -146,11 +145,6 @@ class ContactStore:
         row = execute(session, _BY_ID, {"b_id": contact_id}).first()
         return _shape(row) if row is not None else None
 
-    def lock(self, session: Session, contact_id: int) -> StoredContact | None:
-        """The contact by id, locked until the transaction ends (see ``find_or_create``)."""
-        row = execute(session, _BY_ID_LOCKED, {"b_id": contact_id}).first()
-        return _shape(row) if row is not None else None
-
     def address_of(self, session: Session, contact_id: int) -> str:
         address = session.execute(
             sa.select(_contacts.c.address).where(_contacts.c.id == contact_id)
@@ -160,13 +154,7 @@ class ContactStore:
         return str(address)
 
     def addresses_of(self, session: Session, contact_ids: Iterable[int]) -> dict[int, str]:
-        ids = sorted(set(contact_ids))
-        if not ids:
-            return {}
-        rows = session.execute(
-            sa.select(_contacts.c.id, _contacts.c.address).where(_contacts.c.id.in_(ids))
-        )
-        return {int(row.id): str(row.address) for row in rows}
+        return addresses_many(session, contact_ids)
 
     # --- changes -----------------------------------------------------------------------
 
@@ -257,16 +245,17 @@ def _shape(row: Any) -> StoredContact:
 def lock_many(session: Session, contact_ids: Iterable[int]) -> dict[int, tuple[StoredContact, str]]:
     """Contacts by id with their addresses, locked until the transaction ends.
 
-    One statement for many contacts (see ``ContactStore.lock``). The rows are locked in id
-    order, so two transactions locking overlapping sets never wait on each other in a
-    cycle. Ids with no contact (erased meanwhile) are missing from the answer.
+    One statement for many contacts, locked like ``find_or_create`` locks one. The rows
+    are locked in id order, so two transactions locking overlapping sets never wait on
+    each other in a cycle. Ids with no contact (erased meanwhile) are missing from the
+    answer.
     """
     ids = sorted(set(contact_ids))
     if not ids:
         return {}
     rows = session.execute(
         sa.select(*_PUBLIC_COLUMNS, _contacts.c.address)
-        .where(_one_of(session, _contacts.c.id, ids))
+        .where(one_of(session, _contacts.c.id, ids))
         .order_by(_contacts.c.id)
         .with_for_update(of=_contacts)
     )
@@ -289,7 +278,7 @@ def find_many(
             rows = session.execute(
                 sa.select(*_PUBLIC_COLUMNS, _contacts.c.address_key).where(
                     _contacts.c.channel == channel,
-                    _one_of(session, _contacts.c.address_key, keys[start : start + 500]),
+                    one_of(session, _contacts.c.address_key, keys[start : start + 500]),
                 )
             )
             for row in rows:
@@ -345,18 +334,12 @@ def find_or_create_many(
 
 
 def addresses_many(session: Session, contact_ids: Iterable[int]) -> dict[int, str]:
-    """``ContactStore.addresses_of`` as one short statement whatever the count (the
+    """The addresses of contacts by id, in one short statement whatever the count (the
     outbox claims a batch at a time)."""
     ids = sorted(set(contact_ids))
     if not ids:
         return {}
     rows = session.execute(
-        sa.select(_contacts.c.id, _contacts.c.address).where(_one_of(session, _contacts.c.id, ids))
+        sa.select(_contacts.c.id, _contacts.c.address).where(one_of(session, _contacts.c.id, ids))
     )
     return {int(row.id): str(row.address) for row in rows}
-
-
-def _one_of(session: Session, column: Any, values: list[Any]) -> Any:
-    from storage.sql import one_of  # (imported here: this section was added to the module)
-
-    return one_of(session, column, values)

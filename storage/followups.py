@@ -274,82 +274,31 @@ def claim_due(
     ]
 
 
-def mark_sent(session: Session, claim: ClaimedFollowup, run_id: int | None, now: datetime) -> None:
-    _finish(session, claim, now, status=FollowupStatus.SENT, run_id=run_id, sent_at=now)
-
-
 def mark_sent_many(
     session: Session, sent: Sequence[tuple[ClaimedFollowup, int | None]], now: datetime
 ) -> None:
-    """``mark_sent`` for many ``(claim, run id)`` pairs in one statement (executemany)."""
-    if not sent:
-        return
-    session.execute(
-        sa.update(_followups)
-        .where(
-            _followups.c.id == sa.bindparam("b_id"),
-            _followups.c.claimed_by == sa.bindparam("b_claimed_by"),
-            _followups.c.attempts == sa.bindparam("b_attempts"),
-        )
-        .values(
-            status=FollowupStatus.SENT.value,
-            claimed_by=None,
-            claimed_until=None,
-            updated_at=now,
-            run_id=sa.bindparam("b_run_id"),
-            sent_at=now,
-            due_at=None,
-        ),
-        [
-            {
-                "b_id": claim.id,
-                "b_claimed_by": claim.claimed_by,
-                "b_attempts": claim.attempts,
-                "b_run_id": run_id,
-            }
-            for claim, run_id in sent
-        ],
+    """Mark claims sent with the run each started, ``(claim, run id)`` pairs, in one
+    statement (executemany)."""
+    _finish_many(
+        session,
+        FollowupStatus.SENT,
+        now,
+        [(claim, {"b_run_id": run_id}) for claim, run_id in sent],
+        run_id=sa.bindparam("b_run_id"),
+        sent_at=now,
+        due_at=None,
     )
-
-
-def mark_skipped(session: Session, claim: ClaimedFollowup, reason: str, now: datetime) -> None:
-    _finish(session, claim, now, status=FollowupStatus.SKIPPED, skip_reason=reason)
-
-
-def reschedule(session: Session, claim: ClaimedFollowup, due_at: datetime, now: datetime) -> None:
-    _finish(session, claim, now, status=FollowupStatus.SCHEDULED, due_at=due_at)
 
 
 def release(session: Session, claims: Sequence[ClaimedFollowup], now: datetime) -> None:
     """Give claims back untouched (clean shutdown mid-batch): due again at once."""
-    for claim in claims:
-        _finish(session, claim, now, status=FollowupStatus.SCHEDULED, due_at=now)
-
-
-def _finish(
-    session: Session,
-    claim: ClaimedFollowup,
-    now: datetime,
-    *,
-    status: FollowupStatus,
-    **values: Any,
-) -> None:
-    values.setdefault("due_at", None)
-    session.execute(
-        sa.update(_followups)
-        .where(
-            _followups.c.id == claim.id,
-            _followups.c.claimed_by == claim.claimed_by,
-            _followups.c.attempts == claim.attempts,
-        )
-        .values(status=status.value, claimed_by=None, claimed_until=None, updated_at=now, **values)
-    )
+    reschedule_many(session, [(claim, now) for claim in claims], now)
 
 
 def mark_skipped_many(
     session: Session, skipped: Sequence[tuple[ClaimedFollowup, str]], now: datetime
 ) -> None:
-    """``mark_skipped`` for many ``(claim, reason)`` pairs in one statement (executemany)."""
+    """Mark claims skipped, ``(claim, reason)`` pairs, in one statement (executemany)."""
     _finish_many(
         session,
         FollowupStatus.SKIPPED,
@@ -363,7 +312,8 @@ def mark_skipped_many(
 def reschedule_many(
     session: Session, moved: Sequence[tuple[ClaimedFollowup, datetime]], now: datetime
 ) -> None:
-    """``reschedule`` for many ``(claim, due at)`` pairs in one statement (executemany)."""
+    """Make claims due again at a new time, ``(claim, due at)`` pairs, in one statement
+    (executemany)."""
     _finish_many(
         session,
         FollowupStatus.SCHEDULED,
@@ -380,7 +330,8 @@ def _finish_many(
     rows: Sequence[tuple[ClaimedFollowup, dict[str, Any]]],
     **values: Any,
 ) -> None:
-    """``_finish`` for many claims: one UPDATE run once per claim (executemany)."""
+    """Finish claims still held by their claimer (id, claimer and attempt all match): one
+    UPDATE run once per claim (executemany). A claim another clock took over is left."""
     if not rows:
         return
     session.execute(
@@ -441,26 +392,8 @@ class RunProgress:
     state: dict[str, Any]
 
 
-def run_progress(session: Session, run_id: int) -> RunProgress | None:
-    row = session.execute(
-        sa.select(_runs.c.status, _runs.c.state).where(_runs.c.id == run_id)
-    ).first()
-    if row is None:
-        return None
-    has_answer = session.execute(
-        sa.select(_answers.c.id).where(_answers.c.run_id == run_id).limit(1)
-    ).first()
-    state = dict(row.state or {})
-    return RunProgress(
-        status=row.status,
-        answered=row.status == "completed" or has_answer is not None,
-        current_step=state.get("current_step"),
-        state=state,
-    )
-
-
 def run_progress_many(session: Session, run_ids: Sequence[int]) -> dict[int, RunProgress]:
-    """``run_progress`` for many runs in two statements: run id -> progress (if it exists)."""
+    """How far each run got, in two statements: run id -> progress (runs that exist)."""
     ids = sorted(set(run_ids))
     if not ids:
         return {}

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from bot.run import RecordedAnswer, RunState, RunStatus
 from storage.shapes import Direction
-from storage.sql import Prepared, connection_of
+from storage.sql import Prepared, connection_of, one_of
 from storage.tables import AnswerRow, FlowRunRow, FlowVersionRow, MessageRow
 
 _runs = FlowRunRow.__table__  # type: ignore[attr-defined]
@@ -361,8 +361,6 @@ def active_runs(
     session: Session, contact_ids: Sequence[int], *, lock: bool = False
 ) -> dict[int, StoredRun]:
     """``active_run`` for many contacts in one statement: contact id -> its active run."""
-    from storage.sql import one_of  # (imported here: this section was added to the module)
-
     ids = sorted(set(contact_ids))
     if not ids:
         return {}

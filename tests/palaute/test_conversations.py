@@ -5,17 +5,20 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
+from sqlmodel import Session
 
 from bot.flow_loader import Catalogue
 from bot.messages import OutgoingKind
 from bot.run import RunStatus
-from palaute.conversations import ConversationService
+from palaute.conversations import ConversationService, StartRequest
 from storage import outbox, runs
+from storage.contacts import lock_many
 from storage.db import make_engine, transaction
 from storage.errors import RetryableStorageError
 from storage.shapes import Direction, MessageStatus
@@ -427,18 +430,26 @@ def test_a_run_whose_flow_was_removed_is_closed_not_guessed_at(
     assert rows(engine, "SELECT count(*) AS n FROM answers")[0].n == 0
 
 
-def test_start_in_runs_inside_the_callers_transaction(
+def _locked_start(session: Session, contact_id: int, **choices: Any) -> StartRequest:
+    (contact, address) = lock_many(session, [contact_id])[contact_id]
+    active = runs.active_runs(session, [contact_id], lock=True).get(contact_id)
+    return StartRequest(contact, address, active, "survey", **choices)
+
+
+def test_start_many_in_runs_inside_the_callers_transaction(
     service: ConversationService, engine: Engine
 ) -> None:
     with transaction(engine) as session:
         contact = service.contacts.find_or_create(session, "sms", PHONE, NOW)
     with pytest.raises(RuntimeError, match="caller gave up"), transaction(engine) as session:
-        service.start_in(session, contact.id, "survey", now=NOW)
+        service.start_many_in(session, [_locked_start(session, contact.id)], now=NOW)
         raise RuntimeError("caller gave up")
     assert rows(engine, "SELECT count(*) AS n FROM flow_runs")[0].n == 0  # rolled back
 
     with transaction(engine) as session:
-        result = service.start_in(session, contact.id, "survey", now=NOW, language="en")
+        (result,) = service.start_many_in(
+            session, [_locked_start(session, contact.id, language="en")], now=NOW
+        )
     assert result.queued == 1
     assert result.run_id is not None
     (message,) = rows(engine, "SELECT text, status FROM messages")
