@@ -38,9 +38,9 @@ import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -82,19 +82,27 @@ SEND_MARGIN = timedelta(seconds=20)
 
 
 @dataclass
-class OutboxReport:
+class Tally:
+    """What an outbox pass did: counts (the subclasses' int fields) and errors."""
+
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: Self) -> None:
+        for counter in fields(self):
+            if counter.name != "errors":
+                total = getattr(self, counter.name) + getattr(other, counter.name)
+                setattr(self, counter.name, total)
+        self.errors.extend(other.errors)
+
+
+@dataclass
+class OutboxReport(Tally):
     claimed: int = 0
     sent: int = 0
     found: int = 0  # lost sends found at Twilio and recorded
     retried: int = 0
     failed: int = 0
     skipped: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, other: OutboxReport) -> None:
-        for name in ("claimed", "sent", "found", "retried", "failed", "skipped"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.errors.extend(other.errors)
 
     def __str__(self) -> str:
         return (

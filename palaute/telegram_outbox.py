@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,7 @@ from sqlalchemy import Engine
 from channels.telegram import CHANNEL
 from channels.telegram_sender import SendError, TelegramSender
 from palaute.clock_time import utcnow
+from palaute.outbox import Tally
 from palaute.retry import RetryPolicy
 from storage import outbox as outbox_repo
 from storage import telegram as calls_repo
@@ -51,19 +52,13 @@ CALL_MAX_AGE = timedelta(minutes=10)  # Telegram refuses to answer older button 
 
 
 @dataclass
-class TelegramReport:
+class TelegramReport(Tally):
     claimed: int = 0
     sent: int = 0
     retried: int = 0
     failed: int = 0
     skipped: int = 0
     calls: int = 0  # button answers and edits made
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, other: TelegramReport) -> None:
-        for name in ("claimed", "sent", "retried", "failed", "skipped", "calls"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.errors.extend(other.errors)
 
     def __str__(self) -> str:
         return (
