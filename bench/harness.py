@@ -6,13 +6,16 @@ endpoint under the same gunicorn settings and compare them; only the payloads di
 
 from __future__ import annotations
 
+import http.client
 import os
+import random
 import secrets
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -137,3 +140,82 @@ def database(backend: str, pg_url: str) -> Iterator[str]:
                 (name,),
             )
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+# One request of a conversation: the body and the headers to post it with.
+Message = tuple[bytes, dict[str, str]]
+# What a reply is judged by: (index of the message in its conversation, HTTP status, body)
+# -> None when right, else a short description of what was wrong.
+Judge = Callable[[int, int, bytes], str | None]
+DUPLICATE_SHARE = 0.05  # messages posted twice, as a provider redelivers after a timeout
+
+
+def drive(
+    name: str,
+    port: int,
+    path: str,
+    conversations: list[list[Message]],
+    clients: int,
+    judge: Judge,
+    *,
+    per_attempt: Callable[[], dict[str, str]] | None = None,
+) -> Result:
+    """Post every conversation's messages in order from ``clients`` threads (one keep-alive
+    connection each, reconnecting after errors), about ``DUPLICATE_SHARE`` of them twice.
+
+    A redelivery must be answered byte for byte like the first delivery (``duplicates``;
+    otherwise ``duplicate_mismatches``). ``per_attempt`` adds headers that change on every
+    attempt (Twilio's idempotency token).
+    """
+    result = Result(name)
+    lock = threading.Lock()
+    rng = random.Random(7)
+    repeat = {id(m) for convo in conversations for m in convo if rng.random() < DUPLICATE_SHARE}
+    queues = [conversations[i::clients] for i in range(clients)]
+
+    def client(assigned: list[list[Message]]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        part = Result(name)
+        for convo in assigned:
+            for index, message in enumerate(convo):
+                body, headers = message
+                first: bytes | None = None
+                for attempt in range(2 if id(message) in repeat else 1):
+                    sent = {**headers, **(per_attempt() if per_attempt else {})}
+                    started = time.perf_counter()
+                    try:
+                        conn.request("POST", path, body, sent)
+                        response = conn.getresponse()
+                        payload, status = response.read(), response.status
+                    except (OSError, http.client.HTTPException):
+                        conn.close()
+                        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                        status, payload = 0, b""
+                    part.latencies.append(time.perf_counter() - started)
+                    wrong = judge(index, status, payload)
+                    if wrong is not None:
+                        part.errors += 1
+                        if len(part.samples) < 3:
+                            part.samples.append(wrong)
+                    if attempt == 0:
+                        first = payload
+                    elif payload == first:
+                        part.duplicates += 1
+                    else:
+                        part.duplicate_mismatches += 1
+        conn.close()
+        with lock:
+            result.latencies.extend(part.latencies)
+            result.errors += part.errors
+            result.duplicates += part.duplicates
+            result.duplicate_mismatches += part.duplicate_mismatches
+            result.samples.extend(part.samples)
+
+    threads = [threading.Thread(target=client, args=(q,)) for q in queues]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result.seconds = time.perf_counter() - started
+    return result

@@ -44,7 +44,15 @@ import sqlalchemy as sa  # noqa: E402
 from flask import Flask, Response  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
-from bench.harness import Result, database, gunicorn, merge  # noqa: E402
+from bench.harness import (  # noqa: E402
+    DUPLICATE_SHARE,
+    Message,
+    Result,
+    database,
+    drive,
+    gunicorn,
+    merge,
+)
 from bot.flow_loader import Catalogue  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 
@@ -53,7 +61,7 @@ ACCOUNT_SID = "AC" + "5" * 32
 PUBLIC = "https://kysely.example.fi"
 PATH = "/webhooks/twilio/sms"
 SURVEY_NUMBER = "+358451230000"
-DUPLICATE_SHARE = 0.05
+FORM = "application/x-www-form-urlencoded"
 TARGET = 0.35
 FIXED_TWIML = (
     '<?xml version="1.0" encoding="UTF-8"?><Response><Message>Kiitos!</Message></Response>'
@@ -96,8 +104,8 @@ def expected_replies() -> list[str]:
     return [flow.text(flow.step(s).text, "fi") for s in steps] + [flow.closing["fi"]]
 
 
-def conversation(number: str) -> list[tuple[bytes, str]]:
-    """The signed form bodies one number sends: (body, X-Twilio-Signature)."""
+def conversation(number: str) -> list[Message]:
+    """The signed form posts one number sends: (body, headers with X-Twilio-Signature)."""
     validator = RequestValidator(AUTH_TOKEN)
     out = []
     for text in SCRIPT:
@@ -110,7 +118,8 @@ def conversation(number: str) -> list[tuple[bytes, str]]:
             "AccountSid": ACCOUNT_SID, "From": number, "ApiVersion": "2010-04-01",
         }  # fmt: skip
         signature = validator.compute_signature(PUBLIC + PATH, form)
-        out.append((urlencode(form).encode(), signature))
+        headers = {"Content-Type": FORM, "X-Twilio-Signature": signature}
+        out.append((urlencode(form).encode(), headers))
     return out
 
 
@@ -125,72 +134,21 @@ def _texts(payload: bytes) -> list[str] | None:
 
 
 def run_load(
-    name: str,
-    port: int,
-    numbers: list[list[tuple[bytes, str]]],
-    clients: int,
-    expected: list[str] | None,
+    name: str, port: int, numbers: list[list[Message]], clients: int, expected: list[str] | None
 ) -> Result:
-    result = Result(name)
-    lock = threading.Lock()
-    rng = random.Random(7)
-    repeat = {id(m) for convo in numbers for m in convo if rng.random() < DUPLICATE_SHARE}
-    queues = [numbers[i::clients] for i in range(clients)]
+    """Drive the numbers' conversations; with ``expected``, every reply must be the
+    survey's next prompt (else just TwiML)."""
 
-    def client(assigned: list[list[tuple[bytes, str]]]) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        local: list[float] = []
-        errors = duplicates = mismatches = 0
-        samples: list[str] = []
-        for convo in assigned:
-            for index, message in enumerate(convo):
-                body, signature = message
-                first: bytes | None = None
-                for attempt in range(2 if id(message) in repeat else 1):
-                    headers = {
-                        "Content-Type": "application/x-www-form-urlencoded",
-                        "X-Twilio-Signature": signature,
-                        "I-Twilio-Idempotency-Token": secrets.token_hex(8),
-                    }
-                    started = time.perf_counter()
-                    try:
-                        conn.request("POST", PATH, body, headers)
-                        response = conn.getresponse()
-                        payload = response.read()
-                        status = response.status
-                    except (OSError, http.client.HTTPException):
-                        conn.close()
-                        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                        status, payload = 0, b""
-                    local.append(time.perf_counter() - started)
-                    texts = _texts(payload) if status == 200 else None
-                    wrong = texts is None or (expected is not None and texts != [expected[index]])
-                    if wrong:
-                        errors += 1
-                        if len(samples) < 3:
-                            samples.append(f"{status} {payload[:200]!r}")
-                    if attempt == 0:
-                        first = payload
-                    elif payload == first:
-                        duplicates += 1
-                    else:
-                        mismatches += 1
-        conn.close()
-        with lock:
-            result.latencies.extend(local)
-            result.errors += errors
-            result.duplicates += duplicates
-            result.duplicate_mismatches += mismatches
-            result.samples.extend(samples)
+    def judge(index: int, status: int, payload: bytes) -> str | None:
+        texts = _texts(payload) if status == 200 else None
+        if texts is None or (expected is not None and texts != [expected[index]]):
+            return f"{status} {payload[:200]!r}"
+        return None
 
-    threads = [threading.Thread(target=client, args=(q,)) for q in queues]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    result.seconds = time.perf_counter() - started
-    return result
+    def idempotency_token() -> dict[str, str]:  # Twilio sends a new one on every attempt
+        return {"I-Twilio-Idempotency-Token": secrets.token_hex(8)}
+
+    return drive(name, port, PATH, numbers, clients, judge, per_attempt=idempotency_token)
 
 
 def check_database(url: str, numbers: int) -> list[str]:
@@ -244,10 +202,7 @@ def _form(number: str, text: str) -> tuple[bytes, str]:
 def _post(port: int, message: tuple[bytes, str]) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Twilio-Signature": message[1],
-        }
+        headers = {"Content-Type": FORM, "X-Twilio-Signature": message[1]}
         conn.request("POST", PATH, message[0], headers)
         response = conn.getresponse()
         response.read()

@@ -28,11 +28,9 @@ per chat, every run completed.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import random
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -43,13 +41,12 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 from flask import Flask, Response, jsonify, request  # noqa: E402
 
-from bench.harness import Result, database, gunicorn, merge  # noqa: E402
+from bench.harness import DUPLICATE_SHARE, Result, database, drive, gunicorn, merge  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 
 SECRET = "bench-secret_" + "x" * 20
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
 PATH = "/webhooks/telegram"
-DUPLICATE_SHARE = 0.05
 TARGET = 0.35
 
 
@@ -128,56 +125,15 @@ def conversation(chat: int, first_id: int) -> list[dict[str, Any]]:
 
 
 def run_load(name: str, port: int, chats: list[list[dict[str, Any]]], clients: int) -> Result:
-    result = Result(name)
-    lock = threading.Lock()
-    rng = random.Random(7)
-    repeat = {id(u) for convo in chats for u in convo if rng.random() < DUPLICATE_SHARE}
-    queues = [chats[i::clients] for i in range(clients)]
+    """Drive the chats' updates, each posted with the secret header; every answer must be
+    a 200 (its content is checked in the database afterwards)."""
+    headers = {"Content-Type": "application/json", HEADER: SECRET}
+    messages = [[(json.dumps(update).encode(), headers) for update in chat] for chat in chats]
 
-    def client(assigned: list[list[dict[str, Any]]]) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        local: list[float] = []
-        errors = duplicates = mismatches = 0
-        for convo in assigned:
-            for update in convo:
-                body = json.dumps(update).encode()
-                first: bytes | None = None
-                for attempt in range(2 if id(update) in repeat else 1):
-                    started = time.perf_counter()
-                    try:
-                        conn.request("POST", PATH, body, {"Content-Type": "application/json",
-                                                          HEADER: SECRET})  # fmt: skip
-                        response = conn.getresponse()
-                        payload = response.read()
-                        status = response.status
-                    except (OSError, http.client.HTTPException):
-                        conn.close()
-                        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                        status, payload = 0, b""
-                    local.append(time.perf_counter() - started)
-                    if status != 200:
-                        errors += 1
-                    if attempt == 0:
-                        first = payload
-                    elif payload == first:
-                        duplicates += 1
-                    else:
-                        mismatches += 1
-        conn.close()
-        with lock:
-            result.latencies.extend(local)
-            result.errors += errors
-            result.duplicates += duplicates
-            result.duplicate_mismatches += mismatches
+    def judge(index: int, status: int, payload: bytes) -> str | None:
+        return None if status == 200 else f"{status} {payload[:200]!r}"
 
-    threads = [threading.Thread(target=client, args=(q,)) for q in queues]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    result.seconds = time.perf_counter() - started
-    return result
+    return drive(name, port, PATH, messages, clients, judge)
 
 
 # --- servers and databases -------------------------------------------------------------------
