@@ -36,6 +36,12 @@ from storage.sql import dialect_name, one_of
 from storage.tables import ContactRow, MessageRow
 
 _messages = MessageRow.__table__  # type: ignore[attr-defined]
+# A message still ours to send: claimed, or queued again. (An OR, not IN: expanding
+# parameters cannot be used with executemany.)
+_NOT_SENT_YET = sa.or_(
+    _messages.c.status == MessageStatus.SENDING.value,
+    _messages.c.status == MessageStatus.QUEUED.value,
+)
 _people = ContactRow.__table__  # type: ignore[attr-defined]
 # The outbox's rows (the predicate of ix_messages_outbox_due, as literals like the index).
 _PENDING = sa.and_(
@@ -214,7 +220,7 @@ def renew_claims(
     return {int(row.id) for row in rows}
 
 
-def mark_sent_many(session: Session, sent: list[tuple[int, str]], *, now: datetime) -> None:
+def mark_sent_many(session: Session, sent: list[tuple[int, str | None]], *, now: datetime) -> None:
     """``mark_sent`` for many ``(message_id, provider_id)`` pairs in one statement."""
     if not sent:
         return
@@ -222,11 +228,7 @@ def mark_sent_many(session: Session, sent: list[tuple[int, str]], *, now: dateti
         sa.update(_messages)
         .where(
             _messages.c.id == sa.bindparam("b_id"),
-            # (no IN: expanding parameters cannot be used with executemany)
-            sa.or_(
-                _messages.c.status == MessageStatus.SENDING.value,
-                _messages.c.status == MessageStatus.QUEUED.value,
-            ),
+            _NOT_SENT_YET,
         )
         .values(
             status=MessageStatus.SENT.value,
@@ -242,21 +244,7 @@ def mark_sent_many(session: Session, sent: list[tuple[int, str]], *, now: dateti
 
 def mark_sent(session: Session, message_id: int, provider_id: str | None, *, now: datetime) -> None:
     """The provider accepted the message (``provider_id``: MessageSid, message_id ...)."""
-    session.execute(
-        sa.update(_messages)
-        .where(
-            _messages.c.id == message_id,
-            _messages.c.status.in_([MessageStatus.SENDING.value, MessageStatus.QUEUED.value]),
-        )
-        .values(
-            status=MessageStatus.SENT.value,
-            provider_id=provider_id,
-            error_code=None,
-            claimed_until=None,
-            next_attempt_at=None,
-            updated_at=now,
-        )
-    )
+    mark_sent_many(session, [(message_id, provider_id)], now=now)
 
 
 def mark_failed(
@@ -281,7 +269,7 @@ def mark_failed(
         sa.update(_messages)
         .where(
             _messages.c.id == message_id,
-            _messages.c.status.in_([MessageStatus.SENDING.value, MessageStatus.QUEUED.value]),
+            _NOT_SENT_YET,
         )
         .values(**values)
     )
@@ -293,7 +281,7 @@ def mark_skipped(session: Session, message_id: int, reason: str, *, now: datetim
         sa.update(_messages)
         .where(
             _messages.c.id == message_id,
-            _messages.c.status.in_([MessageStatus.SENDING.value, MessageStatus.QUEUED.value]),
+            _NOT_SENT_YET,
         )
         .values(
             status=MessageStatus.SKIPPED.value,

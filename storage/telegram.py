@@ -137,17 +137,7 @@ def claim_calls(session: Session, now: datetime, limit: int, lease: timedelta) -
             _calls.c.created_at,
         )
     ).all()
-    calls = [
-        PendingCall(
-            id=int(row.id),
-            method=row.method,
-            params=dict(row.params),
-            chat=row.chat,
-            attempts=int(row.attempts),
-            created_at=row.created_at,
-        )
-        for row in rows
-    ]
+    calls = [_pending(row) for row in rows]
     calls.sort(key=lambda call: call.id)
     return calls
 
@@ -168,14 +158,15 @@ def retry_call(session: Session, call_id: int, at: datetime) -> None:
 def pending_calls(session: Session) -> list[PendingCall]:
     """Every stored call, oldest first (tests, support)."""
     rows = session.execute(sa.select(_calls).order_by(_calls.c.id))
-    return [
-        PendingCall(
-            id=int(row.id),
-            method=row.method,
-            params=dict(row.params),
-            chat=row.chat,
-            attempts=int(row.attempts),
-            created_at=row.created_at,
-        )
-        for row in rows
-    ]
+    return [_pending(row) for row in rows]
+
+
+def _pending(row: Any) -> PendingCall:
+    return PendingCall(
+        id=int(row.id),
+        method=row.method,
+        params=dict(row.params),
+        chat=row.chat,
+        attempts=int(row.attempts),
+        created_at=row.created_at,
+    )
