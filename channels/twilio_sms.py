@@ -577,9 +577,7 @@ class TwilioSender:
         try:
             message = self.client.messages.create(**kwargs)
         except TwilioRestException as exc:
-            retry_after = parse_retry_after(self._http.last_header("Retry-After"))
-            code = exc.code if isinstance(exc.code, int) else None
-            raise classify_rest_error(exc.status, code, str(exc.msg), retry_after) from exc
+            raise self._rest_error(exc) from exc
         except requests.exceptions.ConnectTimeout as exc:
             raise RetryableSendError(f"Twilio could not be reached: {exc}") from exc
         except requests.exceptions.ConnectionError as exc:
@@ -610,6 +608,12 @@ class TwilioSender:
             num_segments=segments,
         )
 
+    def _rest_error(self, exc: TwilioRestException) -> SendError:
+        """Twilio's error answer, classified (with the Retry-After it came with)."""
+        retry_after = parse_retry_after(self._http.last_header("Retry-After"))
+        code = exc.code if isinstance(exc.code, int) else None
+        return classify_rest_error(exc.status, code, str(exc.msg), retry_after)
+
     def find_sent(self, to: str, body: str, since: datetime) -> str | None:
         """The sid of a message already sent to ``to`` with ``body`` since ``since``.
 
@@ -623,9 +627,7 @@ class TwilioSender:
                 kwargs["from_"] = self.from_number
             messages = self.client.messages.list(**kwargs)
         except TwilioRestException as exc:
-            retry_after = parse_retry_after(self._http.last_header("Retry-After"))
-            code = exc.code if isinstance(exc.code, int) else None
-            raise classify_rest_error(exc.status, code, str(exc.msg), retry_after) from exc
+            raise self._rest_error(exc) from exc
         except requests.exceptions.RequestException as exc:
             raise RetryableSendError(f"Twilio could not be reached: {exc}") from exc
         wanted = clean_text(body)[:MAX_OUTBOUND_CHARS]
