@@ -121,17 +121,7 @@ class ContactStore:
         # a racing insert of the same key waits for us, then inserts nothing.
         row = (
             _FAST_CREATE[connection_of(session).dialect.name]
-            .run(
-                session,
-                {
-                    "channel": channel,
-                    "address": normalise_address(address),
-                    "address_key": key,
-                    "opted_out": False,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            )
+            .run(session, _new_row(channel, address, key, now))
             .first()
         )
         if row is not None:
@@ -226,6 +216,18 @@ class ContactStore:
         return _shape(row) if row is not None else None
 
 
+def _new_row(channel: str, address: str, key: str, now: datetime) -> dict[str, Any]:
+    """A new contact's row (``_NEW_COLUMNS``): the address normalised, opted in."""
+    return {
+        "channel": channel,
+        "address": normalise_address(address),
+        "address_key": key,
+        "opted_out": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def _shape(row: Any) -> StoredContact:
     return StoredContact(
         id=int(row.id),
@@ -311,17 +313,7 @@ def find_or_create_many(
             insert(_contacts)
             .on_conflict_do_nothing(index_elements=["channel", "address_key"])
             .returning(*_PUBLIC_COLUMNS, _contacts.c.address_key),
-            [
-                {
-                    "channel": channel,
-                    "address": normalise_address(address),
-                    "address_key": key,
-                    "opted_out": False,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for (channel, key), (_, address) in keyed.items()
-            ],
+            [_new_row(ch, address, key, now) for (ch, key), (_, address) in keyed.items()],
         )
         for row in rows:
             found[keyed[(row.channel, row.address_key)]] = _shape(row)
