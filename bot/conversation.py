@@ -6,6 +6,7 @@ active run, calls it, and stores what the returned ``Turn`` says.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
@@ -79,11 +80,16 @@ def converse(
     detector: LanguageDetector | None = None,
     organisation: str = "",
     organisation_contact: str = "",
+    lapsed: Callable[[], tuple[RunState, Flow] | None] | None = None,
 ) -> Turn:
     """Handle one citizen message: keywords first, then the active run, else routing.
 
     ``run`` is the contact's active run (if any) and ``run_flow`` the flow version it is
-    pinned to. ``detector`` is the language detector port (bot.language).
+    pinned to. ``detector`` is the language detector port (bot.language). ``lapsed`` is
+    asked, only when there is no active run and the message starts nothing, for the
+    contact's latest run and its flow: an answer to a run closed as expired (by the
+    expiry sweep) gets the flow's ``expired:`` text, like an answer that arrives after
+    the expiry while the run is still open.
     """
     if run is not None and (run.status is not RunStatus.ACTIVE or run_flow is None):
         raise EngineError("converse needs the active run together with its pinned flow")
@@ -118,12 +124,7 @@ def converse(
         talk.run = None
         flow = catalogue.by_keyword(keywords.normalise(text))
         if flow is None:
-            language = run.language
-            message = run_flow.text(run_flow.expired, language) if run_flow.expired else None
-            return talk.finish(
-                None,
-                [_info(message or system_text("expired", language), language)],
-            )
+            return talk.too_late(run, run_flow)
         return talk.start_flow(flow, keyword=text)
 
     flow = (
@@ -131,7 +132,19 @@ def converse(
     )
     if flow is not None:
         return talk.start_flow(flow, keyword=text)
+    if lapsed is not None and inbound.kind in (InboundKind.TEXT, InboundKind.BUTTON):
+        latest = lapsed()
+        if latest is not None and answers_lapsed_run(latest[0], latest[1], now):
+            talk.events.append("late_answer")
+            return talk.too_late(*latest)
     return talk.no_survey()
+
+
+def answers_lapsed_run(state: RunState, flow: Flow, now: datetime) -> bool:
+    """Whether a message now, with no run open, is taken as a late answer to ``state``:
+    it was closed as expired (unanswered past its expiry) no longer ago than the flow's
+    ``expires_after``. Later than that the person is simply offered the surveys."""
+    return state.status is RunStatus.EXPIRED and now < state.expires_at + flow.expires_after
 
 
 def start_run(
@@ -304,6 +317,13 @@ class _Talk:
             return self.finish(self.run, [_info(text, language, choices=menu)])
         flow, service_point = found
         return self.start_flow(flow, service_point=service_point)
+
+    def too_late(self, run: RunState, run_flow: Flow) -> Turn:
+        """The answer came after ``run`` expired: the flow's ``expired:`` text (or the
+        system's), in the run's language."""
+        language = run.language
+        message = run_flow.text(run_flow.expired, language) if run_flow.expired else None
+        return self.finish(None, [_info(message or system_text("expired", language), language)])
 
     def no_survey(self) -> Turn:
         language = self.language()

@@ -269,6 +269,12 @@ class ConversationService:
                 self.contacts.clear_unreachable(session, stored_contact.id, now)
             run_state, run_flow, active = self._pinned_run(session, active, now)
             contact = _core_contact(stored_contact, inbound.address)
+
+            def lapsed() -> tuple[RunState, Flow] | None:
+                latest = run_store.latest_run(session, stored_contact.id)
+                flow = self._flow_for(session, latest.state) if latest is not None else None
+                return (latest.state, flow) if latest is not None and flow is not None else None
+
             turn = converse(
                 self.catalogue,
                 contact,
@@ -279,6 +285,7 @@ class ConversationService:
                 detector=detector,
                 organisation=self.organisation,
                 organisation_contact=self.organisation_contact,
+                lapsed=lapsed,
             )
             return self._store_turn(
                 session,

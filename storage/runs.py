@@ -41,6 +41,12 @@ _RUN_COLUMNS = (
 _INSERT_RUN = sa.insert(_runs).returning(_runs.c.id)
 _UPDATE_RUN = sa.update(_runs).where(_runs.c.id == sa.bindparam("b_id"))
 _FAST_ACTIVE = Prepared(_ACTIVE)
+_FAST_LATEST = Prepared(
+    sa.select(_runs.c.id, _runs.c.contact_id, _runs.c.state)
+    .where(_runs.c.contact_id == sa.bindparam("b_contact_id"))
+    .order_by(_runs.c.started_at.desc(), _runs.c.id.desc())
+    .limit(1)
+)
 
 
 def _active_and_seen(dialect: str) -> Prepared:
@@ -201,12 +207,8 @@ def active_run_and_seen(
 
 
 def latest_run(session: Session, contact_id: int) -> StoredRun | None:
-    row = session.execute(
-        sa.select(_runs.c.id, _runs.c.contact_id, _runs.c.state)
-        .where(_runs.c.contact_id == contact_id)
-        .order_by(_runs.c.started_at.desc(), _runs.c.id.desc())
-        .limit(1)
-    ).first()
+    """The contact's most recently started run, whatever its status."""
+    row = _FAST_LATEST.run(session, {"b_contact_id": contact_id}).first()
     if row is None:
         return None
     return StoredRun(int(row.id), int(row.contact_id), RunState.from_json(row.state))

@@ -160,6 +160,56 @@ def test_after_expiry_a_reply_is_told_the_survey_closed():
     assert turn.answers == ()
 
 
+@pytest.mark.parametrize(
+    ("status", "written_after", "told_closed"),
+    [
+        (RunStatus.EXPIRED, timedelta(hours=25), True),  # swept at 24 h, answered an hour later
+        (RunStatus.EXPIRED, timedelta(hours=47), True),  # still within expires_after of it
+        (RunStatus.EXPIRED, timedelta(hours=49), False),  # long after: just the survey menu
+        (RunStatus.COMPLETED, timedelta(hours=25), False),  # finished runs are not "late"
+        (RunStatus.ENDED, timedelta(hours=25), False),
+    ],
+)
+def test_an_answer_to_a_run_the_sweep_closed_is_told_the_survey_closed(
+    status, written_after, told_closed
+):
+    person = Person()
+    person.send("PALAUTE")
+    closed = person.run.with_(status=status, current_step=None)  # what the sweep stores
+    flow = CATALOGUE.get(closed.flow_id)
+    person.run = None
+    asked = []
+
+    def lapsed():
+        asked.append(True)
+        return closed, flow
+
+    inbound = Inbound("sms", "+358401234567", "5", InboundKind.TEXT)
+    turn = converse(CATALOGUE, person.contact, None, None, inbound, NOW + written_after,
+                    lapsed=lapsed)  # fmt: skip
+
+    assert asked == [True]
+    texts = [m.text for m in turn.messages]
+    if told_closed:
+        assert texts == ["Tämä kysely on jo päättynyt. Kiitos!"]
+        assert turn.events == ("late_answer",)
+    else:
+        assert "no_survey" in turn.events
+        assert texts != ["Tämä kysely on jo päättynyt. Kiitos!"]
+    assert turn.run is None and turn.closed == () and turn.answers == ()
+
+
+def test_a_keyword_after_a_swept_run_starts_without_asking_for_it():
+    person = Person()
+    inbound = Inbound("sms", "+358401234567", "PALAUTE", InboundKind.TEXT)
+
+    def lapsed():
+        raise AssertionError("a keyword needs no lapsed run")
+
+    turn = converse(CATALOGUE, person.contact, None, None, inbound, NOW, lapsed=lapsed)
+    assert "started" in turn.events
+
+
 def test_after_expiry_a_keyword_starts_afresh():
     person = Person()
     person.send("PALAUTE")

@@ -213,6 +213,11 @@ def test_expire_due_closes_only_runs_past_their_expiry(
 
     states = rows(engine, "SELECT status, completed_at FROM flow_runs ORDER BY id")
     assert [s.status for s in states] == ["expired", "active"]
+    # An answer after the sweep closed the run is told the survey closed (in the run's
+    # language), and stored as an inbound message without an answer.
+    late = drive(service, PHONE, ["4"], start_minute=60 * 25)
+    assert late == [["Tämä kysely on jo päättynyt. Kiitos!"]]
+    assert rows(engine, "SELECT count(*) AS n FROM answers")[0].n == 0
     # The citizen can start again afterwards.
     assert drive(service, PHONE, ["PALAUTE"], start_minute=60 * 30) == [
         ["Miten onnistuimme? Vastaa 1-5."]
