@@ -4,6 +4,8 @@ Lookups go through ``address_key``: a keyed hash (HMAC-SHA256) of channel and ad
 so the plain ``address`` column is needed only to send. Encrypting it at rest, retention
 and erasure therefore change this module alone: nothing else selects ``contacts.address``
 (``tests/storage/test_contacts.py`` checks that no other module mentions the column).
+Within it, every value written to the column comes from ``_stored_address`` and every
+value read from it goes through ``_address_from``: encryption is those two functions.
 """
 
 from __future__ import annotations
@@ -136,12 +138,10 @@ class ContactStore:
         return _shape(row) if row is not None else None
 
     def address_of(self, session: Session, contact_id: int) -> str:
-        address = session.execute(
-            sa.select(_contacts.c.address).where(_contacts.c.id == contact_id)
-        ).scalar_one_or_none()
+        address = addresses_many(session, [contact_id]).get(contact_id)
         if address is None:
             raise LookupError(f"no contact with id {contact_id}")
-        return str(address)
+        return address
 
     def addresses_of(self, session: Session, contact_ids: Iterable[int]) -> dict[int, str]:
         return addresses_many(session, contact_ids)
@@ -220,12 +220,22 @@ def _new_row(channel: str, address: str, key: str, now: datetime) -> dict[str, A
     """A new contact's row (``_NEW_COLUMNS``): the address normalised, opted in."""
     return {
         "channel": channel,
-        "address": normalise_address(address),
+        "address": _stored_address(normalise_address(address)),
         "address_key": key,
         "opted_out": False,
         "created_at": now,
         "updated_at": now,
     }
+
+
+def _stored_address(address: str) -> str:
+    """The value written to ``contacts.address`` for ``address`` (the only write)."""
+    return address
+
+
+def _address_from(stored: Any) -> str:
+    """The address held in a ``contacts.address`` value (every read goes through here)."""
+    return str(stored)
 
 
 def _shape(row: Any) -> StoredContact:
@@ -261,7 +271,7 @@ def lock_many(session: Session, contact_ids: Iterable[int]) -> dict[int, tuple[S
         .order_by(_contacts.c.id)
         .with_for_update(of=_contacts)
     )
-    return {int(row.id): (_shape(row), str(row.address)) for row in rows}
+    return {int(row.id): (_shape(row), _address_from(row.address)) for row in rows}
 
 
 def find_many(
@@ -334,4 +344,4 @@ def addresses_many(session: Session, contact_ids: Iterable[int]) -> dict[int, st
     rows = session.execute(
         sa.select(_contacts.c.id, _contacts.c.address).where(one_of(session, _contacts.c.id, ids))
     )
-    return {int(row.id): str(row.address) for row in rows}
+    return {int(row.id): _address_from(row.address) for row in rows}

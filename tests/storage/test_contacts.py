@@ -74,6 +74,18 @@ def test_only_storage_contacts_reads_or_writes_addresses() -> None:
     assert not touches.search("_contacts.c.address_key == key")
 
 
+def test_inside_storage_contacts_one_function_writes_and_one_reads_the_address() -> None:
+    """Encrypting addresses at rest is then a change to ``_stored_address`` (what is
+    written) and ``_address_from`` (what is read), whatever path reads or writes."""
+    source = (REPO / "storage" / "contacts.py").read_text(encoding="utf-8")
+    reads = re.findall(r"(\w*\(?)row\.address\b(?!_)", source)
+    assert reads and set(reads) == {"_address_from("}
+    writes = re.findall(r'"address":\s*(\w+)\(', source)
+    assert writes == ["_stored_address"]
+    # Every statement that selects the column reads it back as ``row.address``.
+    assert source.count("_contacts.c.address)") == len(reads)
+
+
 def test_opt_out_and_back_in_is_audited(engine: Engine) -> None:
     with transaction(engine) as session:
         contact = store.find_or_create(session, "sms", "+358401234567", NOW)
