@@ -41,6 +41,7 @@ class Result:
     duplicates: int = 0  # redelivered requests answered exactly like the first time
     duplicate_mismatches: int = 0
     samples: list[str] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds by part (CpuMeter)
 
     @property
     def requests(self) -> int:
@@ -63,6 +64,16 @@ class Result:
                if self.duplicate_mismatches else "")
         )  # fmt: skip
 
+    def cpu_line(self) -> str:
+        """CPU per request by part (where the machine's time went), or "" if unmeasured."""
+        if not self.cpu or not self.requests:
+            return ""
+        parts = ", ".join(
+            f"{name} {1000 * seconds / self.requests:.2f}" for name, seconds in self.cpu.items()
+        )
+        total = 1000 * sum(self.cpu.values()) / self.requests
+        return f"  {self.name}: CPU ms per request: {parts} (total {total:.2f})"
+
 
 def merge(name: str, parts: list[Result]) -> Result:
     total = Result(name)
@@ -73,13 +84,66 @@ def merge(name: str, parts: list[Result]) -> Result:
         total.duplicates += part.duplicates
         total.duplicate_mismatches += part.duplicate_mismatches
         total.samples.extend(part.samples)
+        for name, seconds in part.cpu.items():
+            total.cpu[name] = total.cpu.get(name, 0.0) + seconds
     return total
+
+
+class CpuMeter:
+    """CPU seconds used so far by the parts of a run (Linux ``/proc``): this process (the
+    load generator), the gunicorn serving ``port`` (master and workers) and the
+    PostgreSQL backends connected to the database of ``url`` (SQLite works inside the
+    workers). With no ``/proc``, ``read`` gives {}."""
+
+    def __init__(self, port: int, url: str) -> None:
+        self._server = _servers.get(port)
+        parsed = make_url(url)
+        self._database = parsed.database if parsed.get_backend_name() == "postgresql" else None
+        self._libpq = parsed.set(drivername="postgresql", database="postgres").render_as_string(
+            False
+        )
+
+    def read(self) -> dict[str, float]:
+        if self._server is None or not Path(f"/proc/{self._server}").exists():
+            return {}
+        seconds = {
+            "load generator": time.process_time(),
+            "gunicorn": sum(_cpu_of(pid) for pid in _tree(self._server)),
+        }
+        if self._database is not None:
+            with psycopg.connect(self._libpq, autocommit=True, connect_timeout=5) as conn:
+                pids = [row[0] for row in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self._database,)
+                )]  # fmt: skip
+            seconds["postgres"] = sum(_cpu_of(pid) for pid in pids)
+        return seconds
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its children (gunicorn's master and its workers)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return [pid]
+    return [pid, *(int(child) for child in children)]
+
+
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds of a live process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+_servers: dict[int, int] = {}  # port -> pid of the gunicorn master serving it (CpuMeter)
 
 
 @contextmanager
@@ -107,8 +171,10 @@ def gunicorn(
                     raise RuntimeError(f"gunicorn {app_spec} did not start") from None
                 time.sleep(0.1)
         warm_up(port)
+        _servers[port] = process.pid
         yield port
     finally:
+        _servers.pop(port, None)
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=20)
@@ -159,13 +225,15 @@ def drive(
     judge: Judge,
     *,
     per_attempt: Callable[[], dict[str, str]] | None = None,
+    meter: CpuMeter | None = None,
 ) -> Result:
     """Post every conversation's messages in order from ``clients`` threads (one keep-alive
     connection each, reconnecting after errors), about ``DUPLICATE_SHARE`` of them twice.
 
     A redelivery must be answered byte for byte like the first delivery (``duplicates``;
     otherwise ``duplicate_mismatches``). ``per_attempt`` adds headers that change on every
-    attempt (Twilio's idempotency token).
+    attempt (Twilio's idempotency token). With ``meter``, the CPU each part used during
+    the run is in ``Result.cpu``.
     """
     result = Result(name)
     lock = threading.Lock()
@@ -212,10 +280,14 @@ def drive(
             result.samples.extend(part.samples)
 
     threads = [threading.Thread(target=client, args=(q,)) for q in queues]
+    before = meter.read() if meter is not None else {}
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     result.seconds = time.perf_counter() - started
+    if meter is not None:
+        after = meter.read()
+        result.cpu = {name: after[name] - before[name] for name in after if name in before}
     return result

@@ -46,6 +46,7 @@ from twilio.request_validator import RequestValidator  # noqa: E402
 
 from bench.harness import (  # noqa: E402
     DUPLICATE_SHARE,
+    CpuMeter,
     Message,
     Result,
     database,
@@ -134,7 +135,12 @@ def _texts(payload: bytes) -> list[str] | None:
 
 
 def run_load(
-    name: str, port: int, numbers: list[list[Message]], clients: int, expected: list[str] | None
+    name: str,
+    port: int,
+    numbers: list[list[Message]],
+    clients: int,
+    expected: list[str] | None,
+    meter: CpuMeter | None = None,
 ) -> Result:
     """Drive the numbers' conversations; with ``expected``, every reply must be the
     survey's next prompt (else just TwiML)."""
@@ -148,7 +154,9 @@ def run_load(
     def idempotency_token() -> dict[str, str]:  # Twilio sends a new one on every attempt
         return {"I-Twilio-Idempotency-Token": secrets.token_hex(8)}
 
-    return drive(name, port, PATH, numbers, clients, judge, per_attempt=idempotency_token)
+    return drive(
+        name, port, PATH, numbers, clients, judge, per_attempt=idempotency_token, meter=meter
+    )
 
 
 def check_database(url: str, numbers: int) -> list[str]:
@@ -308,14 +316,19 @@ def bench(backend: str, args: argparse.Namespace) -> bool:
             gunicorn("bench.webhook_sms:bare_app()", env, warm_up, args.threads) as bare_port,
             gunicorn(args.app_spec, env, warm_up, args.threads) as port,
         ):
+            bare_meter, full_meter = CpuMeter(bare_port, url), CpuMeter(port, url)
             for part in slices:
                 # The baseline answers a round in a fraction of a second: repeat it (it
                 # stores nothing) until it has run for a second, to steady its figure.
                 started, bare_round = time.perf_counter(), []
                 while not bare_round or time.perf_counter() - started < 1.0:
-                    bare_round.append(run_load("bare", bare_port, part, args.clients, None))
+                    bare_round.append(
+                        run_load("bare", bare_port, part, args.clients, None, bare_meter)
+                    )
                 bare_parts.append(merge("bare", bare_round))
-                full_parts.append(run_load("palaute", port, part, args.clients, expected))
+                full_parts.append(
+                    run_load("palaute", port, part, args.clients, expected, full_meter)
+                )
             problems = check_database(url, args.numbers + len(warm))
             pair_failures = simultaneous_pairs(port, args.pairs)
         pair_problems, comment_first = check_pairs(url, args.pairs)
@@ -327,6 +340,9 @@ def bench(backend: str, args: argparse.Namespace) -> bool:
     ratio = ratios[len(ratios) // 2] if ratios else 0.0
     print(bare.line())
     print(full.line())
+    for measured in (bare, full):
+        if measured.cpu_line():
+            print(measured.cpu_line())
     for sample in full.samples:
         print(f"  e.g. {sample}")
     verdict = "; ".join(pair_problems[:3]) if pair_problems else "all handled in stored order"

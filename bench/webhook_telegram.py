@@ -41,7 +41,15 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 from flask import Flask, Response, jsonify, request  # noqa: E402
 
-from bench.harness import DUPLICATE_SHARE, Result, database, drive, gunicorn, merge  # noqa: E402
+from bench.harness import (  # noqa: E402
+    DUPLICATE_SHARE,
+    CpuMeter,
+    Result,
+    database,
+    drive,
+    gunicorn,
+    merge,
+)
 from storage.db import make_engine  # noqa: E402
 
 SECRET = "bench-secret_" + "x" * 20
@@ -124,7 +132,13 @@ def conversation(chat: int, first_id: int) -> list[dict[str, Any]]:
 # --- load ----------------------------------------------------------------------------------
 
 
-def run_load(name: str, port: int, chats: list[list[dict[str, Any]]], clients: int) -> Result:
+def run_load(
+    name: str,
+    port: int,
+    chats: list[list[dict[str, Any]]],
+    clients: int,
+    meter: CpuMeter | None = None,
+) -> Result:
     """Drive the chats' updates, each posted with the secret header; every answer must be
     a 200 (its content is checked in the database afterwards)."""
     headers = {"Content-Type": "application/json", HEADER: SECRET}
@@ -133,7 +147,7 @@ def run_load(name: str, port: int, chats: list[list[dict[str, Any]]], clients: i
     def judge(index: int, status: int, payload: bytes) -> str | None:
         return None if status == 200 else f"{status} {payload[:200]!r}"
 
-    return drive(name, port, PATH, messages, clients, judge)
+    return drive(name, port, PATH, messages, clients, judge, meter=meter)
 
 
 # --- servers and databases -------------------------------------------------------------------
@@ -196,14 +210,15 @@ def bench(backend: str, args: argparse.Namespace) -> bool:
             gunicorn("bench.webhook_telegram:bare_app()", env, warm_up) as bare_port,
             gunicorn(args.app_spec, env, warm_up) as full_port,
         ):
+            bare_meter, full_meter = CpuMeter(bare_port, url), CpuMeter(full_port, url)
             for part in slices:
                 # The baseline answers a round in a fraction of a second: repeat it (it
                 # stores nothing) until it has run for a second, to steady its figure.
                 started, bare_round = time.perf_counter(), []
                 while not bare_round or time.perf_counter() - started < 1.0:
-                    bare_round.append(run_load("bare", bare_port, part, args.clients))
+                    bare_round.append(run_load("bare", bare_port, part, args.clients, bare_meter))
                 bare_parts.append(merge("bare", bare_round))
-                full_parts.append(run_load("palaute", full_port, part, args.clients))
+                full_parts.append(run_load("palaute", full_port, part, args.clients, full_meter))
         problems = check_database(url, args.chats, distinct, warm=8)
     bare = merge("bare Flask endpoint", bare_parts)
     full = merge(f"palaute ({backend})", full_parts)
@@ -211,6 +226,9 @@ def bench(backend: str, args: argparse.Namespace) -> bool:
     ratio = ratios[len(ratios) // 2] if ratios else 0.0
     print(bare.line())
     print(full.line())
+    for measured in (bare, full):
+        if measured.cpu_line():
+            print(measured.cpu_line())
     ok = ratio >= TARGET and not full.errors and not full.duplicate_mismatches and not problems
     print(f"ratio {ratio:.2f} (median of {rounds} alternating rounds: "
           f"{', '.join(f'{r:.2f}' for r in ratios)}; target >= {TARGET})  stored: "
