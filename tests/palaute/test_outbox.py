@@ -336,11 +336,11 @@ def test_an_answer_lost_on_the_wire_is_found_before_resending(
     assert len(fake.creates()) == 1
 
 
-def test_rate_limit_per_sender_is_shared_by_all_workers(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
-) -> None:
-    for index in range(8):
-        queue_survey(app, clock, f"+3584011002{index:02d}")
+def timed_workers(
+    app: Flask, fake: FakeTwilioAPI, **options: Any
+) -> tuple[list[SmsOutbox], list[float]]:
+    """Two outbox workers (``options`` for ``SmsOutbox``) sharing one sender number, and
+    the list to which each Twilio send appends the moment it starts."""
     services = services_of(app)
     started: list[float] = []
 
@@ -349,17 +349,27 @@ def test_rate_limit_per_sender_is_shared_by_all_workers(
             started.append(time.monotonic())
             return super().send(to, body, status_callback=status_callback)
 
-    # 5 messages per second from one number, whatever the number of workers
     workers = [
         SmsOutbox(
             services.db,
             Timed(ACCOUNT_SID, AUTH_TOKEN, from_number=SURVEY_NUMBER, base_url=fake.base_url),
             services.conversations.contacts,
-            rate_per_second=5.0,
             public_base_url=PUBLIC,
+            **options,
         )
         for _ in range(2)
     ]
+    return workers, started
+
+
+def test_rate_limit_per_sender_is_shared_by_all_workers(
+    app: Flask, fake: FakeTwilioAPI, clock: Clock
+) -> None:
+    for index in range(8):
+        queue_survey(app, clock, f"+3584011002{index:02d}")
+    services = services_of(app)
+    # 5 messages per second from one number, whatever the number of workers
+    workers, started = timed_workers(app, fake, rate_per_second=5.0)
     # one message per claim, so both workers take turns at the outbox
     threads = [threading.Thread(target=w.run_until_idle, kwargs={"limit": 1}) for w in workers]
     for thread in threads:
@@ -457,26 +467,8 @@ def test_parallel_sends_still_keep_the_senders_rate(
 ) -> None:
     for index in range(16):
         queue_survey(app, clock, f"+3584011005{index:02d}")
-    services = services_of(app)
-    started: list[float] = []
-
-    class Timed(TwilioSender):
-        def send(self, to: str, body: str, *, status_callback: str | None = None) -> Any:
-            started.append(time.monotonic())
-            return super().send(to, body, status_callback=status_callback)
-
     # 25 per second: slots 40 ms apart, closer than a request takes, so 4 threads each
-    workers = [
-        SmsOutbox(
-            services.db,
-            Timed(ACCOUNT_SID, AUTH_TOKEN, from_number=SURVEY_NUMBER, base_url=fake.base_url),
-            services.conversations.contacts,
-            rate_per_second=25.0,
-            public_base_url=PUBLIC,
-            send_threads=4,
-        )
-        for _ in range(2)
-    ]
+    workers, started = timed_workers(app, fake, rate_per_second=25.0, send_threads=4)
     threads = [threading.Thread(target=w.run_until_idle, kwargs={"limit": 5}) for w in workers]
     begin = time.monotonic()  # no slot can come before this
     for thread in threads:
