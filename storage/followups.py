@@ -76,11 +76,6 @@ class ClaimedFollowup:
 # --- visits ---------------------------------------------------------------------------------
 
 
-def add_visit(session: Session, visit: NewVisit, now: datetime) -> tuple[int, bool]:
-    """Store a visit and its first follow-up once. Returns (visit id, newly created)."""
-    return add_visits(session, [visit], now)[0]
-
-
 def add_visits(
     session: Session, visits: Sequence[NewVisit], now: datetime
 ) -> list[tuple[int, bool]]:
@@ -416,16 +411,6 @@ def run_progress_many(session: Session, run_ids: Sequence[int]) -> dict[int, Run
             state=state,
         )
     return progress
-
-
-def next_due_at(session: Session) -> datetime | None:
-    return session.execute(
-        sa.select(sa.func.min(_followups.c.due_at)).where(
-            _followups.c.status.in_(  # literals: read from ix_followups_claimable_due
-                [sa.literal_column(f"'{s.value}'") for s in _CLAIMABLE_STATUSES]
-            )
-        )
-    ).scalar_one_or_none()
 
 
 # --- API tokens -----------------------------------------------------------------------------
