@@ -29,7 +29,6 @@ from bot.sms_segments import SegmentCount, count_segments
 
 NUMERIC_KINDS = frozenset({StepKind.SCALE, StepKind.NPS, StepKind.NUMBER})
 ORDER_OPS = frozenset({Op.LT, Op.LE, Op.GT, Op.GE})
-VALUE_OPS = frozenset({Op.EQ, Op.NE, Op.IN, Op.NOT_IN})
 
 # Words the conversation layer handles before a flow ever sees them.
 _RESERVED = {

@@ -251,8 +251,6 @@ STATUS_MAP = {
     "canceled": "failed",
 }
 FINAL_STATUSES = frozenset({"delivered", "undelivered", "failed"})
-# Order in which statuses may replace each other (callbacks can arrive out of order).
-STATUS_RANK = {"queued": 1, "sending": 2, "sent": 3, "delivered": 4, "undelivered": 4, "failed": 4}
 
 
 @dataclass(frozen=True)
