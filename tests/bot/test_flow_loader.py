@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from bot.flow_loader import (
 from bot.flow_schema import flow_schema
 
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
+SCHEMA = Path(__file__).resolve().parents[1] / "data" / "flow.schema.json"
 EXAMPLES = sorted(FLOWS.glob("*.yaml"))
 
 SMALL = """\
@@ -73,6 +75,16 @@ def test_the_schema_is_valid_and_rejects_typos() -> None:
         SMALL.replace("type: yes_no", "type: scale\n    options: []"), Loader=_FlowYamlLoader
     )
     assert list(validator.iter_errors(scale_with_options))
+
+
+def test_the_schema_output_is_unchanged() -> None:
+    """`palaute flows schema` prints exactly the saved schema (editors and CI may cache it).
+
+    When a change to the grammar is meant to change the schema, regenerate the file with
+    `palaute flows schema > tests/data/flow.schema.json` and review the diff.
+    """
+    printed = json.dumps(flow_schema(), indent=2, ensure_ascii=False) + "\n"
+    assert printed == SCHEMA.read_text(encoding="utf-8")
 
 
 def test_library_visit_model() -> None:
