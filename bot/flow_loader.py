@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path as FilePath
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -41,8 +41,8 @@ from bot.flow import (
     Triggers,
 )
 from bot.flow_problems import (
+    FieldPath,
     FlowError,
-    Path,
     Positions,
     Problem,
     ProblemSink,
@@ -133,7 +133,7 @@ def _syntax_problem(error: yaml.YAMLError, source: str) -> Problem:
     return Problem(source, line, column, "(YAML syntax)", f"invalid YAML: {message}", hint)
 
 
-def _scalar(node: ScalarNode, path: Path, sink: ProblemSink) -> Any:
+def _scalar(node: ScalarNode, path: FieldPath, sink: ProblemSink) -> Any:
     value: str = node.value
     if node.tag == _NULL:
         return None
@@ -148,7 +148,7 @@ def _scalar(node: ScalarNode, path: Path, sink: ProblemSink) -> Any:
     return value
 
 
-def _to_plain(node: Node, path: Path, sink: ProblemSink, depth: int = 0) -> Any:
+def _to_plain(node: Node, path: FieldPath, sink: ProblemSink, depth: int = 0) -> Any:
     sink.positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if depth > 50:
         sink.error(path, "the document nests too deeply", "simplify the structure")
@@ -327,7 +327,7 @@ class _Reader:
 
     # generic checks
 
-    def is_type(self, value: Any, path: Path, kind: type, what: str = "") -> bool:
+    def is_type(self, value: Any, path: FieldPath, kind: type, what: str = "") -> bool:
         ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
         if not ok:
             expected = what or TYPE_NAMES[kind]
@@ -344,7 +344,7 @@ class _Reader:
     def mapping(
         self,
         value: Any,
-        path: Path,
+        path: FieldPath,
         allowed: Iterable[str],
         required: Iterable[str] = (),
         elsewhere: Mapping[str, str] | None = None,
@@ -367,7 +367,7 @@ class _Reader:
                 self.sink.error(path, f"missing `{key}`", KEY_HINTS.get(key, f"add `{key}:`"))
         return dict(value)
 
-    def string(self, value: Any, path: Path) -> str | None:
+    def string(self, value: Any, path: FieldPath) -> str | None:
         if not self.is_type(value, path, str):
             return None
         if not value.strip():
@@ -375,7 +375,7 @@ class _Reader:
             return None
         return str(value)
 
-    def slug(self, value: Any, path: Path, what: str) -> str | None:
+    def slug(self, value: Any, path: FieldPath, what: str) -> str | None:
         joiner = "-" if what in ("flow id", "service point") else "_"
         text = self.string(value, path)
         if text is not None and not SLUG.match(text):
@@ -388,7 +388,7 @@ class _Reader:
             return None
         return text
 
-    def integer(self, value: Any, path: Path, low: int | None = None) -> int | None:
+    def integer(self, value: Any, path: FieldPath, low: int | None = None) -> int | None:
         if not self.is_type(value, path, int):
             return None
         if low is not None and value < low:
@@ -396,10 +396,10 @@ class _Reader:
             return None
         return int(value)
 
-    def boolean(self, value: Any, path: Path) -> bool | None:
+    def boolean(self, value: Any, path: FieldPath) -> bool | None:
         return bool(value) if self.is_type(value, path, bool) else None
 
-    def duration(self, value: Any, path: Path) -> timedelta | None:
+    def duration(self, value: Any, path: FieldPath) -> timedelta | None:
         hint = "write a duration like 30m, 2h, 24h, 3d or 1w"
         if not isinstance(value, str):
             self.sink.error(path, f"should be a duration, not {_type_name(value)}", hint)
@@ -410,7 +410,9 @@ class _Reader:
             return None
         return parsed
 
-    def choice_of(self, value: Any, path: Path, allowed: Iterable[str], what: str) -> str | None:
+    def choice_of(
+        self, value: Any, path: FieldPath, allowed: Iterable[str], what: str
+    ) -> str | None:
         allowed = tuple(allowed)
         text = self.string(value, path)
         if text is None:
@@ -422,7 +424,7 @@ class _Reader:
             return None
         return text
 
-    def texts(self, value: Any, path: Path, what: str = "text") -> Texts:
+    def texts(self, value: Any, path: FieldPath, what: str = "text") -> Texts:
         """A text per declared language; problems for missing or undeclared ones."""
         if isinstance(value, str) and len(self.languages) == 1:
             return {self.languages[0]: value} if self.string(value, path) else {}
@@ -462,7 +464,7 @@ class _Reader:
                 )
         return out
 
-    def words(self, value: Any, path: Path) -> tuple[str, ...]:
+    def words(self, value: Any, path: FieldPath) -> tuple[str, ...]:
         """A list of words (numbers are taken as text: `1` is the word "1")."""
         if isinstance(value, (str, int)) and not isinstance(value, bool):
             value = [value]
@@ -477,7 +479,9 @@ class _Reader:
                 out.append(text.strip())
         return tuple(out)
 
-    def words_per_language(self, value: Any, path: Path, what: str) -> dict[str, tuple[str, ...]]:
+    def words_per_language(
+        self, value: Any, path: FieldPath, what: str
+    ) -> dict[str, tuple[str, ...]]:
         if not self.is_type(value, path, dict, f"{what} per language (fi: [...], en: [...])"):
             return {}
         out: dict[str, list[str]] = {}
@@ -507,7 +511,7 @@ class _Reader:
         languages: list[str] = []
         if "languages" in top and self.is_type(top["languages"], ("languages",), list):
             for index, language in enumerate(top["languages"]):
-                path: Path = ("languages", index)
+                path: FieldPath = ("languages", index)
                 code = self.string(language, path)
                 if code is None:
                     continue
@@ -603,7 +607,7 @@ class _Reader:
         codes: dict[str, str | None] = {}
         if "codes" in top and self.is_type(top["codes"], ("triggers", "codes"), list):
             for index, item in enumerate(top["codes"]):
-                path: Path = ("triggers", "codes", index)
+                path: FieldPath = ("triggers", "codes", index)
                 point: str | None = None
                 if isinstance(item, dict):
                     entry = self.mapping(item, path, CODE_KEYS, ("code",))
@@ -647,7 +651,7 @@ class _Reader:
         return Triggers(keywords=keywords, codes=codes)
 
     def followup(self, value: Any) -> FollowupRule | None:
-        base: Path = ("followup",)
+        base: FieldPath = ("followup",)
         top = self.mapping(value, base, FOLLOWUP_KEYS)
         if top is None:
             return None
@@ -688,7 +692,7 @@ class _Reader:
         return rule
 
     def window(self, window: dict[str, Any]) -> QuietHours:
-        base: Path = ("followup", "window")
+        base: FieldPath = ("followup", "window")
         hours = QuietHours()
         start, end, days = hours.start, hours.end, hours.days
         for key in ("start", "end"):
@@ -741,7 +745,7 @@ class _Reader:
         return steps
 
     def step(self, raw: Any, index: int) -> Step | None:
-        path: Path = ("steps", index)
+        path: FieldPath = ("steps", index)
         if not self.is_type(raw, path, dict, "a step (id, type, text ...)"):
             return None
         kind_name = raw.get("type")
@@ -839,7 +843,7 @@ class _Reader:
             fields["next"] = default
         return Step(**fields)
 
-    def options(self, value: Any, path: Path) -> tuple[Option, ...]:
+    def options(self, value: Any, path: FieldPath) -> tuple[Option, ...]:
         if value is None or not self.is_type(value, path, list):
             return ()
         if len(value) < 2:
@@ -872,7 +876,7 @@ class _Reader:
         return tuple(options)
 
     def next(
-        self, value: Any, path: Path, step_index: int
+        self, value: Any, path: FieldPath, step_index: int
     ) -> tuple[tuple[Branch, ...], str | None]:
         positions = self.sink.positions
         if isinstance(value, str):
@@ -907,7 +911,7 @@ class _Reader:
                 branches.append(Branch(when=conditions, goto=target or END))
         return tuple(branches), default
 
-    def goto(self, value: Any, path: Path) -> str | None:
+    def goto(self, value: Any, path: FieldPath) -> str | None:
         target = self.string(value, path)
         if target is None:
             return None
@@ -922,7 +926,7 @@ class _Reader:
             return None
         return target
 
-    def conditions(self, value: Any, path: Path) -> tuple[Condition, ...] | None:
+    def conditions(self, value: Any, path: FieldPath) -> tuple[Condition, ...] | None:
         top = self.is_type(value, path, dict, "conditions like `{overall: {le: 2}}`")
         if not top:
             return None
@@ -965,7 +969,7 @@ class _Reader:
         return tuple(conditions) if ok else None
 
     def operand(
-        self, op: Op, value: Any, path: Path
+        self, op: Op, value: Any, path: FieldPath
     ) -> int | str | bool | tuple[int | str, ...] | None:
         if op in (Op.ANSWERED, Op.SKIPPED):
             return self.boolean(value, path)
@@ -1056,8 +1060,8 @@ def read_flow_text(text: str, source: str = "<string>") -> Reading:
     return Reading(source, text, flow, sink.problems, positions, flow_id, draft)
 
 
-def read_flow_file(path: str | FilePath) -> Reading:
-    file = FilePath(path)
+def read_flow_file(path: str | Path) -> Reading:
+    file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
@@ -1076,17 +1080,17 @@ def load_flow_text(text: str, source: str = "<string>") -> Flow:
     return reading.flow
 
 
-def load_flow_file(path: str | FilePath) -> Flow:
+def load_flow_file(path: str | Path) -> Flow:
     reading = read_flow_file(path)
     if reading.flow is None:
         raise FlowError(reading.problems)
     return reading.flow
 
 
-def flow_files(paths: Iterable[str | FilePath]) -> list[FilePath]:
+def flow_files(paths: Iterable[str | Path]) -> list[Path]:
     """The YAML files named, directories expanded (sorted, non-recursive)."""
-    out: list[FilePath] = []
-    for path in map(FilePath, paths):
+    out: list[Path] = []
+    for path in map(Path, paths):
         if path.is_dir():
             out.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")))
         else:
@@ -1094,7 +1098,7 @@ def flow_files(paths: Iterable[str | FilePath]) -> list[FilePath]:
     return out
 
 
-def read_catalogue(paths: Iterable[str | FilePath]) -> list[Reading]:
+def read_catalogue(paths: Iterable[str | Path]) -> list[Reading]:
     """Read several flow files and add the problems between them (duplicate ids, keywords)."""
     readings = [read_flow_file(path) for path in flow_files(paths)]
     for reading, problems in zip(readings, check_catalogue(readings), strict=True):
@@ -1127,7 +1131,7 @@ class Catalogue:
                 self._codes.setdefault(code, (flow, point or only_point))
 
     @classmethod
-    def load(cls, directory: str | FilePath) -> Catalogue:
+    def load(cls, directory: str | Path) -> Catalogue:
         """Every flow in ``directory``; raises FlowError if any file has errors."""
         readings = read_catalogue([directory])
         problems = [p for r in readings for p in r.problems]
@@ -1172,5 +1176,5 @@ class Catalogue:
         return flow_id in self._flows
 
 
-def load_catalogue(directory: str | FilePath) -> Catalogue:
+def load_catalogue(directory: str | Path) -> Catalogue:
     return Catalogue.load(directory)
