@@ -40,9 +40,10 @@ from bot import engine
 from bot.conversation import Contact, FlowCatalogue, converse, start_run
 from bot.conversation import Turn as ConversationTurn
 from bot.flow import END, Flow
-from bot.flow_loader import parse_duration, parse_yaml_documents
+from bot.flow_loader import parse_duration
 from bot.flow_problems import FieldPath, Positions, Problem, ProblemSink, did_you_mean, sentence
 from bot.flow_validate import edges
+from bot.flow_yaml import parse_yaml_documents
 from bot.messages import Inbound, InboundKind, OutgoingKind
 from bot.run import Outcome, RunState, RunStatus
 

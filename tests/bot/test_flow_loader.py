@@ -14,7 +14,6 @@ from bot.flow import END, OnInvalid, Op, ScaleStyle, StepKind
 from bot.flow_loader import (
     Catalogue,
     FlowError,
-    _FlowYamlLoader,
     load_flow_file,
     load_flow_text,
     parse_duration,
@@ -22,6 +21,7 @@ from bot.flow_loader import (
     read_flow_text,
 )
 from bot.flow_schema import flow_schema
+from bot.flow_yaml import FlowYamlLoader
 
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
 SCHEMA = Path(__file__).resolve().parents[1] / "data" / "flow.schema.json"
@@ -57,7 +57,7 @@ def test_examples_load_without_any_problem(path: Path) -> None:
 def test_examples_conform_to_the_json_schema(path: Path) -> None:
     import yaml
 
-    document = yaml.load(path.read_text(encoding="utf-8"), Loader=_FlowYamlLoader)
+    document = yaml.load(path.read_text(encoding="utf-8"), Loader=FlowYamlLoader)
     jsonschema.Draft202012Validator(flow_schema()).validate(document)
 
 
@@ -67,12 +67,12 @@ def test_the_schema_is_valid_and_rejects_typos() -> None:
     schema = flow_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
-    document = yaml.load(SMALL.replace("closing:", "closng:"), Loader=_FlowYamlLoader)
+    document = yaml.load(SMALL.replace("closing:", "closng:"), Loader=FlowYamlLoader)
     messages = [error.message for error in validator.iter_errors(document)]
     assert any("'closng' was unexpected" in m for m in messages)
     assert any("'closing' is a required property" in m for m in messages)
     scale_with_options = yaml.load(
-        SMALL.replace("type: yes_no", "type: scale\n    options: []"), Loader=_FlowYamlLoader
+        SMALL.replace("type: yes_no", "type: scale\n    options: []"), Loader=FlowYamlLoader
     )
     assert list(validator.iter_errors(scale_with_options))
 
