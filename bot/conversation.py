@@ -28,7 +28,7 @@ from bot.texts import LANGUAGE_NAMES, has_system_language, system_text
 
 
 class FlowCatalogue(Protocol):
-    """The current flows (bot.flow_loader.Catalogue implements this)."""
+    """The current flows (bot.catalogue.Catalogue implements this)."""
 
     def get(self, flow_id: str) -> Flow | None: ...
     def by_keyword(self, text: str) -> Flow | None: ...

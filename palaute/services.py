@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from bot import language
-from bot.flow_loader import Catalogue
+from bot.catalogue import Catalogue
 from palaute.config import Settings
 from palaute.conversations import ConversationService
 from storage.db import make_engine

@@ -10,16 +10,15 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from bot.catalogue import Catalogue, read_catalogue
 from bot.flow import END, OnInvalid, Op, ScaleStyle, StepKind
 from bot.flow_loader import (
-    Catalogue,
-    FlowError,
     load_flow_file,
     load_flow_text,
     parse_duration,
-    read_catalogue,
     read_flow_text,
 )
+from bot.flow_problems import FlowError
 from bot.flow_schema import flow_schema
 from bot.flow_yaml import FlowYamlLoader
 

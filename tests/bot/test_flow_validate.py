@@ -13,7 +13,8 @@ from textwrap import dedent
 
 import pytest
 
-from bot.flow_loader import read_catalogue, read_flow_text
+from bot.catalogue import read_catalogue
+from bot.flow_loader import read_flow_text
 from bot.flow_problems import Problem, Severity
 
 HEAD = """\
