@@ -35,6 +35,29 @@ from bot.flow import (
     Texts,
     Triggers,
 )
+from bot.flow_grammar import (
+    ALL_LANGUAGES,
+    ALL_STEP_KEYS,
+    BRANCH_KEYS,
+    CODE,
+    CODE_KEYS,
+    COMMON_STEP_KEYS,
+    DAYS,
+    FOLLOWUP_KEYS,
+    KEY_HINTS,
+    KIND_KEYS,
+    LANGUAGE,
+    MESSAGE_KEYS,
+    OPTION_KEYS,
+    SCALES,
+    SLUG,
+    TIME,
+    TOP_KEYS,
+    TOP_REQUIRED,
+    TRIGGER_KEYS,
+    WINDOW_KEYS,
+    parse_duration,
+)
 from bot.flow_problems import (
     FieldPath,
     FlowError,
@@ -59,59 +82,6 @@ __all__ = [
 ]
 
 # --- small readers -------------------------------------------------------------------------
-
-SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})?$")
-CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # Telegram deep-link start parameter
-TIME = re.compile(r"^(?:[01]?[0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
-_DURATION_PART = re.compile(r"(\d+)\s*(w|d|h|min|m|s)")
-_DURATION = re.compile(r"^\s*(?:\d+\s*(?:w|d|h|min|m|s)\s*)+$")
-_UNITS = {"w": "weeks", "d": "days", "h": "hours", "min": "minutes", "m": "minutes", "s": "seconds"}
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-SCALES = ("1-5", "1-4", "1-3", "1-7", "1-10", "0-10", "smiley-4", "smiley-5")
-ALL_LANGUAGES = "all"  # synonyms/keywords under `all:` count in every language
-
-TOP_KEYS = (
-    "id", "title", "description", "languages", "default_language", "service_points",
-    "triggers", "expires_after", "expired", "closing", "followup", "steps",
-)  # fmt: skip
-TOP_REQUIRED = ("id", "title", "languages", "default_language", "closing", "steps")
-COMMON_STEP_KEYS = (
-    "id", "type", "text", "optional", "invalid", "max_attempts", "on_invalid", "next",
-    "metric", "note",
-)  # fmt: skip
-KIND_KEYS: dict[StepKind, tuple[str, ...]] = {
-    StepKind.MESSAGE: (),
-    StepKind.CHOICE: ("options",),
-    StepKind.SCALE: ("scale",),
-    StepKind.NPS: (),
-    StepKind.YES_NO: (),
-    StepKind.TEXT: ("max_length",),
-    StepKind.NUMBER: ("min", "max"),
-}
-MESSAGE_KEYS = ("id", "type", "text", "next", "note")
-ALL_STEP_KEYS = tuple(dict.fromkeys(COMMON_STEP_KEYS + sum(KIND_KEYS.values(), ())))
-OPTION_KEYS = ("id", "label", "synonyms", "score")
-BRANCH_KEYS = ("if", "goto")
-TRIGGER_KEYS = ("keywords", "codes")
-CODE_KEYS = ("code", "service_point")
-FOLLOWUP_KEYS = ("delay", "window", "reminder_after", "reminder", "give_up_after", "frequency_cap")
-WINDOW_KEYS = ("start", "end", "days")
-
-KEY_HINTS = {
-    "id": "add `id: some-name` (lower-case letters, digits, - and _)",
-    "title": "add `title:` with a short name per language (fi: ..., sv: ..., en: ...)",
-    "languages": "add `languages: [fi, sv, en]`",
-    "default_language": "add `default_language: fi` (one of `languages`)",
-    "closing": "add `closing:` with the thank-you message per language",
-    "steps": "add `steps:` with at least one question",
-    "type": "add `type:` (message, choice, scale, nps, yes_no, text or number)",
-    "text": "add `text:` with the question per language",
-    "options": "add `options:` with at least two answers",
-    "label": "add `label:` with the option's text per language",
-    "goto": "add `goto: <step id>` (or `goto: end`)",
-    "code": "add `code: some_code`",
-}
 
 # Spellings people bring from other tools, for "did you mean".
 OP_ALIASES = {
@@ -143,16 +113,6 @@ def _type_name(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     return "a mapping"
-
-
-def parse_duration(text: str) -> timedelta | None:
-    """``"24h"`` -> 24 hours; ``"1d 12h"``, ``"90m"``, ``"2w"``; None when not a duration."""
-    if not _DURATION.match(text):
-        return None
-    total = timedelta()
-    for amount, unit in _DURATION_PART.findall(text):
-        total += timedelta(**{_UNITS[unit]: int(amount)})
-    return total
 
 
 def flow_version(text: str) -> str:

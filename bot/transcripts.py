@@ -40,7 +40,7 @@ from bot import engine
 from bot.conversation import Contact, FlowCatalogue, converse, start_run
 from bot.conversation import Turn as ConversationTurn
 from bot.flow import END, Flow
-from bot.flow_loader import parse_duration
+from bot.flow_grammar import parse_duration
 from bot.flow_problems import FieldPath, Positions, Problem, ProblemSink, did_you_mean, sentence
 from bot.flow_validate import edges
 from bot.flow_yaml import parse_yaml_documents

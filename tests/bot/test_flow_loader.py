@@ -12,10 +12,10 @@ import pytest
 
 from bot.catalogue import Catalogue, read_catalogue
 from bot.flow import END, OnInvalid, Op, ScaleStyle, StepKind
+from bot.flow_grammar import parse_duration
 from bot.flow_loader import (
     load_flow_file,
     load_flow_text,
-    parse_duration,
     read_flow_text,
 )
 from bot.flow_problems import FlowError
