@@ -37,26 +37,25 @@ from bot.flow import (
 )
 from bot.flow_grammar import (
     ALL_LANGUAGES,
-    ALL_STEP_KEYS,
-    BRANCH_KEYS,
+    BRANCH,
     CODE,
-    CODE_KEYS,
-    COMMON_STEP_KEYS,
+    CODE_ENTRY,
     DAYS,
-    FOLLOWUP_KEYS,
-    KEY_HINTS,
+    DEFAULT_SCALE,
+    FLOW,
+    FOLLOWUP,
     KIND_KEYS,
     LANGUAGE,
-    MESSAGE_KEYS,
-    OPTION_KEYS,
+    OPTION,
     SCALES,
     SLUG,
+    STEP,
     TIME,
-    TOP_KEYS,
-    TOP_REQUIRED,
-    TRIGGER_KEYS,
-    WINDOW_KEYS,
+    TRIGGERS,
+    WINDOW,
+    Section,
     parse_duration,
+    step_keys,
 )
 from bot.flow_problems import (
     FieldPath,
@@ -171,13 +170,14 @@ class _Reader:
         self,
         value: Any,
         path: FieldPath,
-        allowed: Iterable[str],
-        required: Iterable[str] = (),
+        section: Section,
+        allowed: tuple[str, ...] | None = None,
         elsewhere: Mapping[str, str] | None = None,
     ) -> dict[str, Any] | None:
+        """``value`` as a mapping of ``section``; ``allowed`` narrows its keys (step types)."""
         if not self.is_type(value, path, dict):
             return None
-        allowed = tuple(allowed)
+        allowed = section.names if allowed is None else allowed
         for key in value:
             if key in allowed:
                 continue
@@ -188,9 +188,9 @@ class _Reader:
             hint = sentence(suggestion) if suggestion else ""
             hint = hint or f"allowed here: {', '.join(allowed)}"
             self.sink.error((*path, key), f"unknown key `{key}`", hint, at_key=True)
-        for key in required:
+        for key in section.required:
             if key not in value:
-                self.sink.error(path, f"missing `{key}`", KEY_HINTS.get(key, f"add `{key}:`"))
+                self.sink.error(path, f"missing `{key}`", section.hint(key))
         return dict(value)
 
     def string(self, value: Any, path: FieldPath) -> str | None:
@@ -329,7 +329,7 @@ class _Reader:
     # the flow
 
     def flow(self, doc: Any, text: str, source: str) -> tuple[Flow | None, str | None]:
-        top = self.mapping(doc, (), TOP_KEYS, TOP_REQUIRED)
+        top = self.mapping(doc, (), FLOW)
         if top is None:
             return None, None
         flow_id = self.slug(top["id"], ("id",), "flow id") if "id" in top else None
@@ -394,7 +394,7 @@ class _Reader:
             if "triggers" in top
             else (Triggers())
         )
-        expires_after = timedelta(hours=24)
+        expires_after = Flow.expires_after
         if "expires_after" in top:
             expires_after = self.duration(top["expires_after"], ("expires_after",)) or expires_after
         followup = self.followup(top["followup"]) if "followup" in top else None
@@ -422,7 +422,7 @@ class _Reader:
         return flow, flow_id
 
     def triggers(self, value: Any, service_points: list[str]) -> Triggers:
-        top = self.mapping(value, ("triggers",), TRIGGER_KEYS)
+        top = self.mapping(value, ("triggers",), TRIGGERS)
         if top is None:
             return Triggers()
         keywords: dict[str, tuple[str, ...]] = {}
@@ -436,7 +436,7 @@ class _Reader:
                 path: FieldPath = ("triggers", "codes", index)
                 point: str | None = None
                 if isinstance(item, dict):
-                    entry = self.mapping(item, path, CODE_KEYS, ("code",))
+                    entry = self.mapping(item, path, CODE_ENTRY)
                     if entry is None or "code" not in entry:
                         continue
                     if "service_point" in entry:
@@ -478,7 +478,7 @@ class _Reader:
 
     def followup(self, value: Any) -> FollowupRule | None:
         base: FieldPath = ("followup",)
-        top = self.mapping(value, base, FOLLOWUP_KEYS)
+        top = self.mapping(value, base, FOLLOWUP)
         if top is None:
             return None
         rule = FollowupRule()
@@ -491,7 +491,7 @@ class _Reader:
         if "reminder" in top:
             changes["reminder"] = self.texts(top["reminder"], (*base, "reminder"), "reminder")
         if "window" in top:
-            window = self.mapping(top["window"], (*base, "window"), WINDOW_KEYS)
+            window = self.mapping(top["window"], (*base, "window"), WINDOW)
             if window is not None:
                 changes["window"] = self.window(window)
         rule = FollowupRule(**{**rule.__dict__, **changes})
@@ -582,9 +582,9 @@ class _Reader:
             )
             kind = StepKind(name) if name is not None else None
         if kind is None:
-            self.mapping(raw, path, ALL_STEP_KEYS, ("id", "type", "text"))
+            self.mapping(raw, path, STEP)
             return None
-        allowed = MESSAGE_KEYS if kind is StepKind.MESSAGE else (COMMON_STEP_KEYS + KIND_KEYS[kind])
+        allowed = step_keys(kind)
         elsewhere = {
             key: f"`{key}` is not used by {kind.value} steps"
             + (
@@ -592,10 +592,10 @@ class _Reader:
                 if any(key in keys for keys in KIND_KEYS.values())
                 else ""
             )
-            for key in ALL_STEP_KEYS
+            for key in STEP.names
             if key not in allowed
         }
-        step = self.mapping(raw, path, allowed, ("id", "type", "text"), elsewhere)
+        step = self.mapping(raw, path, STEP, allowed, elsewhere)
         assert step is not None
         step_id = self.slug(step["id"], (*path, "id"), "step id") if "id" in step else None
         if step_id == END:
@@ -638,9 +638,9 @@ class _Reader:
         if kind is StepKind.CHOICE:
             fields["options"] = self.options(step.get("options"), (*path, "options"))
             if "options" not in step:
-                self.sink.error(path, "missing `options`", KEY_HINTS["options"])
+                self.sink.error(path, "missing `options`", STEP.hint("options"))
         elif kind is StepKind.SCALE:
-            scale = "1-5"
+            scale = DEFAULT_SCALE
             if "scale" in step:
                 scale = self.choice_of(step["scale"], (*path, "scale"), SCALES, "scale") or scale
             style, low, high = _scale_range(scale)
@@ -679,7 +679,7 @@ class _Reader:
         options: list[Option] = []
         for index, raw in enumerate(value):
             child = (*path, index)
-            entry = self.mapping(raw, child, OPTION_KEYS, ("id", "label"))
+            entry = self.mapping(raw, child, OPTION)
             if entry is None or "id" not in entry:
                 continue
             option_id = self.slug(entry["id"], (*child, "id"), "option id")
@@ -714,7 +714,7 @@ class _Reader:
         default: str | None = None
         for index, raw in enumerate(value):
             child = (*path, index)
-            entry = self.mapping(raw, child, BRANCH_KEYS, ("goto",))
+            entry = self.mapping(raw, child, BRANCH)
             if entry is None:
                 continue
             if default is not None:

@@ -6,13 +6,22 @@ import hashlib
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
 
 from bot.catalogue import Catalogue, read_catalogue
 from bot.flow import END, OnInvalid, Op, ScaleStyle, StepKind
-from bot.flow_grammar import parse_duration
+from bot.flow_grammar import (
+    FLOW,
+    FOLLOWUP,
+    STEP,
+    WINDOW,
+    Section,
+    parse_duration,
+    step_keys,
+)
 from bot.flow_loader import (
     load_flow_file,
     load_flow_text,
@@ -84,6 +93,37 @@ def test_the_schema_output_is_unchanged() -> None:
     """
     printed = json.dumps(flow_schema(), indent=2, ensure_ascii=False) + "\n"
     assert printed == SCHEMA.read_text(encoding="utf-8")
+
+
+def _documented_default(section: Section, name: str) -> Any:
+    return next(key for key in section.keys if key.name == name).value["default"]
+
+
+def test_the_grammar_defaults_are_the_models() -> None:
+    """The defaults the schema documents are the ones a flow without the key gets."""
+    flow = load_flow_text(SMALL.replace("steps:", "followup: {}\nsteps:"))
+    rule = flow.followup
+    assert rule is not None
+    durations = [
+        (FLOW, "expires_after", flow.expires_after),
+        (FOLLOWUP, "delay", rule.delay),
+        (FOLLOWUP, "give_up_after", rule.give_up_after),
+        (FOLLOWUP, "frequency_cap", rule.frequency_cap),
+    ]
+    for section, name, value in durations:
+        assert parse_duration(_documented_default(section, name)) == value, name
+    assert _documented_default(WINDOW, "start") == rule.window.start
+    assert _documented_default(WINDOW, "end") == rule.window.end
+    scale = load_flow_text(SMALL.replace("type: yes_no", "type: scale")).steps[0]
+    assert _documented_default(STEP, "scale") == f"{scale.scale_min}-{scale.scale_max}"
+    text = load_flow_text(SMALL.replace("type: yes_no", "type: text")).steps[0]
+    assert _documented_default(STEP, "max_length") == text.max_length
+
+
+@pytest.mark.parametrize("kind", list(StepKind))
+def test_every_step_type_takes_only_grammar_keys(kind: StepKind) -> None:
+    assert set(step_keys(kind)) <= set(STEP.names)
+    assert set(STEP.required) <= set(step_keys(kind))
 
 
 def test_library_visit_model() -> None:
