@@ -1,19 +1,17 @@
 """YAML flow files -> ``bot.flow.Flow``, with every problem pinned to file:line:column.
 
 Staff write flows in YAML (see docs/flows.md). ``read_flow_text`` parses a file with
-PyYAML's composer so that every value keeps its position, reads it field by field
-(collecting *all* problems instead of stopping at the first), then runs the checks in
-``bot.flow_validate``. ``load_flow_text`` is the strict form: it returns a Flow or
+PyYAML's composer so that every value keeps its position, reads it section by
+section as ``bot.flow_grammar`` defines them (collecting *all* problems instead of
+stopping at the first; single values are read by ``bot.flow_values``), then runs the
+checks in ``bot.flow_validate``. ``load_flow_text`` is the strict form: it returns a Flow or
 raises ``FlowError``. The YAML dialect (which scalars mean what) is ``bot.flow_yaml``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +30,9 @@ from bot.flow import (
     ScaleStyle,
     Step,
     StepKind,
-    Texts,
     Triggers,
 )
 from bot.flow_grammar import (
-    ALL_LANGUAGES,
     BRANCH,
     CODE,
     CODE_ENTRY,
@@ -48,13 +44,10 @@ from bot.flow_grammar import (
     LANGUAGE,
     OPTION,
     SCALES,
-    SLUG,
     STEP,
     TIME,
     TRIGGERS,
     WINDOW,
-    Section,
-    parse_duration,
     step_keys,
 )
 from bot.flow_problems import (
@@ -68,6 +61,7 @@ from bot.flow_problems import (
     sentence,
 )
 from bot.flow_validate import check_flow
+from bot.flow_values import ValueReader, type_name
 from bot.flow_yaml import FlowYamlLoader, syntax_problem, to_plain
 
 __all__ = [
@@ -75,12 +69,9 @@ __all__ = [
     "flow_version",
     "load_flow_file",
     "load_flow_text",
-    "parse_duration",
     "read_flow_file",
     "read_flow_text",
 ]
-
-# --- small readers -------------------------------------------------------------------------
 
 # Spellings people bring from other tools, for "did you mean".
 OP_ALIASES = {
@@ -88,30 +79,6 @@ OP_ALIASES = {
     "<": "lt", ">": "gt", "=": "eq", "==": "eq", "equals": "eq", "is": "eq",
     "neq": "ne", "!=": "ne", "not": "ne", "one_of": "in", "nin": "not_in",
 }  # fmt: skip
-
-TYPE_NAMES = {
-    str: "a text",
-    int: "a whole number",
-    bool: "true or false",
-    list: "a list",
-    dict: "a mapping (`key: value` lines)",
-}
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "nothing (empty)"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int):
-        return "a number"
-    if isinstance(value, float):
-        return "a decimal number"
-    if isinstance(value, str):
-        return "a text"
-    if isinstance(value, list):
-        return "a list"
-    return "a mapping"
 
 
 def flow_version(text: str) -> str:
@@ -144,187 +111,11 @@ class Reading:
 
 
 @dataclass
-class _Reader:
-    sink: ProblemSink
-    languages: tuple[str, ...] = ()
+class _Reader(ValueReader):
+    """Reads a flow document section by section (see bot.flow_grammar for the sections)."""
+
     step_ids: list[str] = field(default_factory=list)
     steps_complete: bool = True  # every step had a readable id and type
-
-    # generic checks
-
-    def is_type(self, value: Any, path: FieldPath, kind: type, what: str = "") -> bool:
-        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-        if not ok:
-            expected = what or TYPE_NAMES[kind]
-            hint = {
-                str: "write a text (put it in quotes if it looks like a number)",
-                int: "write a whole number without quotes",
-                bool: "write true or false",
-                list: "write a list: one `- item` per line, or [a, b]",
-                dict: "write `key: value` lines indented under this field",
-            }[kind]
-            self.sink.error(path, f"should be {expected}, not {_type_name(value)}", hint)
-        return ok
-
-    def mapping(
-        self,
-        value: Any,
-        path: FieldPath,
-        section: Section,
-        allowed: tuple[str, ...] | None = None,
-        elsewhere: Mapping[str, str] | None = None,
-    ) -> dict[str, Any] | None:
-        """``value`` as a mapping of ``section``; ``allowed`` narrows its keys (step types)."""
-        if not self.is_type(value, path, dict):
-            return None
-        allowed = section.names if allowed is None else allowed
-        for key in value:
-            if key in allowed:
-                continue
-            if elsewhere and key in elsewhere:
-                self.sink.error((*path, key), elsewhere[key], f"remove `{key}`", at_key=True)
-                continue
-            suggestion = did_you_mean(key, allowed)
-            hint = sentence(suggestion) if suggestion else ""
-            hint = hint or f"allowed here: {', '.join(allowed)}"
-            self.sink.error((*path, key), f"unknown key `{key}`", hint, at_key=True)
-        for key in section.required:
-            if key not in value:
-                self.sink.error(path, f"missing `{key}`", section.hint(key))
-        return dict(value)
-
-    def string(self, value: Any, path: FieldPath) -> str | None:
-        if not self.is_type(value, path, str):
-            return None
-        if not value.strip():
-            self.sink.error(path, "is empty", "write the text, or remove the field")
-            return None
-        return str(value)
-
-    def slug(self, value: Any, path: FieldPath, what: str) -> str | None:
-        joiner = "-" if what in ("flow id", "service point") else "_"
-        text = self.string(value, path)
-        if text is not None and not SLUG.match(text):
-            self.sink.error(
-                path,
-                f"{what} {text!r} has characters that are not allowed",
-                "use lower-case letters a-z, digits, - and _ (e.g. "
-                f"{re.sub(r'[^a-z0-9_-]+', joiner, text.lower()).strip('_-') or 'name'!r})",
-            )
-            return None
-        return text
-
-    def integer(self, value: Any, path: FieldPath, low: int | None = None) -> int | None:
-        if not self.is_type(value, path, int):
-            return None
-        if low is not None and value < low:
-            self.sink.error(path, f"should be at least {low}", f"write a number ≥ {low}")
-            return None
-        return int(value)
-
-    def boolean(self, value: Any, path: FieldPath) -> bool | None:
-        return bool(value) if self.is_type(value, path, bool) else None
-
-    def duration(self, value: Any, path: FieldPath) -> timedelta | None:
-        hint = "write a duration like 30m, 2h, 24h, 3d or 1w"
-        if not isinstance(value, str):
-            self.sink.error(path, f"should be a duration, not {_type_name(value)}", hint)
-            return None
-        parsed = parse_duration(value)
-        if parsed is None or parsed <= timedelta():
-            self.sink.error(path, f"{value!r} is not a duration", hint)
-            return None
-        return parsed
-
-    def choice_of(
-        self, value: Any, path: FieldPath, allowed: Iterable[str], what: str
-    ) -> str | None:
-        allowed = tuple(allowed)
-        text = self.string(value, path)
-        if text is None:
-            return None
-        if text not in allowed:
-            suggestion = did_you_mean(text, allowed)
-            hint = sentence(suggestion) if suggestion else f"use one of: {', '.join(allowed)}"
-            self.sink.error(path, f"unknown {what} {text!r}", hint)
-            return None
-        return text
-
-    def texts(self, value: Any, path: FieldPath, what: str = "text") -> Texts:
-        """A text per declared language; problems for missing or undeclared ones."""
-        if isinstance(value, str) and len(self.languages) == 1:
-            return {self.languages[0]: value} if self.string(value, path) else {}
-        if isinstance(value, str):
-            self.sink.error(
-                path,
-                f"the {what} is given once, but the flow has {len(self.languages)} languages",
-                "write it per language: `fi: ...`, `sv: ...`, `en: ...` on indented lines",
-            )
-            return {}
-        if not self.is_type(value, path, dict, "a text per language (fi: ..., sv: ...)"):
-            return {}
-        out: Texts = {}
-        for language, text in value.items():
-            child = (*path, language)
-            if self.languages and language not in self.languages:
-                self.sink.warning(
-                    child,
-                    f"{language!r} is not in `languages`, so this text is never sent",
-                    f"add {language} to `languages`, or remove this line"
-                    + (
-                        f" ({did_you_mean(language, self.languages)})"
-                        if did_you_mean(language, self.languages)
-                        else ""
-                    ),
-                    at_key=True,
-                )
-            checked = self.string(text, child)
-            if checked is not None:
-                out[language] = checked
-        for language in self.languages:
-            if language not in value:
-                self.sink.error(
-                    path,
-                    f"missing {language} translation of the {what}",
-                    f"add `{language}: ...` under this field",
-                )
-        return out
-
-    def words(self, value: Any, path: FieldPath) -> tuple[str, ...]:
-        """A list of words (numbers are taken as text: `1` is the word "1")."""
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            value = [value]
-        if not self.is_type(value, path, list):
-            return ()
-        out: list[str] = []
-        for index, word in enumerate(value):
-            if isinstance(word, int) and not isinstance(word, bool):
-                word = str(word)
-            text = self.string(word, (*path, index))
-            if text is not None:
-                out.append(text.strip())
-        return tuple(out)
-
-    def words_per_language(
-        self, value: Any, path: FieldPath, what: str
-    ) -> dict[str, tuple[str, ...]]:
-        if not self.is_type(value, path, dict, f"{what} per language (fi: [...], en: [...])"):
-            return {}
-        out: dict[str, list[str]] = {}
-        for language, words in value.items():
-            child = (*path, language)
-            if language != ALL_LANGUAGES and self.languages and language not in self.languages:
-                self.sink.warning(
-                    child,
-                    f"{language!r} is not in `languages`",
-                    f"add {language} to `languages`, use `{ALL_LANGUAGES}:` for words that "
-                    "count in every language, or remove this line",
-                    at_key=True,
-                )
-            targets = self.languages if language == ALL_LANGUAGES else (language,)
-            for target in targets:
-                out.setdefault(target, []).extend(self.words(words, child))
-        return {language: tuple(words) for language, words in out.items()}
 
     # the flow
 
@@ -809,7 +600,7 @@ class _Reader:
                 else:
                     self.sink.error(
                         (*path, index),
-                        f"should be a number or an option id, not {_type_name(item)}",
+                        f"should be a number or an option id, not {type_name(item)}",
                         "write a number or an option id",
                     )
                     return None
@@ -821,7 +612,7 @@ class _Reader:
             return value
         self.sink.error(
             path,
-            f"should be a number or an option id, not {_type_name(value)}",
+            f"should be a number or an option id, not {type_name(value)}",
             "write a number (for scales) or an option id (for choices)",
         )
         return None
