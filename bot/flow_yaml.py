@@ -70,20 +70,98 @@ _SYNTAX_HINTS = (
 )
 
 
+_CLOSERS = {"[": "]", "{": "}"}
+
+
+def _position(mark: yaml.Mark) -> tuple[int, int]:
+    return mark.line + 1, mark.column + 1
+
+
+def _closed_by_end_of_line(buffer: str, opener: int, problem: int) -> bool:
+    """Whether the bracket at index ``opener`` is closed by the end of ``problem``'s line.
+
+    A rough scan (quoted texts and comments skipped) to tell a list or mapping that was
+    never closed (report where it opens) from one that spans lines and is closed, with the
+    mistake inside it (report the mistake).
+    """
+    end = buffer.find("\n", problem)
+    depth, quote, index = 0, "", opener
+    while index < (len(buffer) if end < 0 else end):
+        char = buffer[index]
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char == "#" and buffer[index - 1 : index] in (" ", "\t", "\n"):
+            index = buffer.find("\n", index)
+            if index < 0:
+                break
+            continue
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+            if depth == 0:
+                return True
+        index += 1
+    return False
+
+
+def _opened_problem(error: yaml.MarkedYAMLError) -> tuple[tuple[int, int], str, str] | None:
+    """Position, message and hint when the problem began before where the parser gave up.
+
+    PyYAML reports where it could not go on (the problem mark) and, for some errors, where
+    the construct it was reading began (the context mark). For a quote or bracket that is
+    never closed, and for a line with no `:`, the beginning is where the author must look.
+    Block contexts are left out: their beginning is the enclosing block, not the mistake.
+    """
+    context, problem = error.context_mark, error.problem_mark
+    if context is None or problem is None or context.buffer is None:
+        return None
+    buffer: str = context.buffer
+    opened_at = "{}:{}".format(*_position(context))
+    stopped_at = "{}:{}".format(*_position(problem))
+    char = buffer[context.pointer]
+    at_end = problem.pointer >= len(buffer.rstrip("\0 \n"))
+    reason = error.problem or ""
+    if error.context in ("while parsing a flow sequence", "while parsing a flow mapping"):
+        if char not in _CLOSERS or problem.line == context.line:
+            return None
+        if not at_end and _closed_by_end_of_line(buffer, context.pointer, problem.pointer):
+            return None
+        hint = (
+            f"add the missing `{_CLOSERS[char]}`; inside {{ }} or [ ], put texts that "
+            "contain , ? : or # in quotes"
+        )
+        if at_end:
+            return _position(context), f"the `{char}` opened at {opened_at} is never closed", hint
+        message = f"the `{char}` opened at {opened_at} is not closed before {stopped_at} ({reason})"
+        return _position(context), message, hint
+    if error.context == "while scanning a quoted scalar" and "end of stream" in reason:
+        message = f"the `{char}` opened at {opened_at} is never closed"
+        return _position(context), message, "close the quote that is still open"
+    if error.context == "while scanning a simple key" and problem.line > context.line:
+        message = f"the key at {opened_at} has no `:` after it (seen at {stopped_at})"
+        return _position(context), message, "each line needs `key: value`; check the indentation"
+    return None
+
+
 def syntax_problem(error: yaml.YAMLError, source: str) -> Problem:
     line, column = 1, 1
     message = str(error)
-    if isinstance(error, yaml.MarkedYAMLError):
-        mark = error.problem_mark or error.context_mark
-        if error.context_mark is not None and "end of stream" in (error.problem or ""):
-            mark = error.context_mark  # where the unclosed quote or bracket starts
-        if mark is not None:
-            line, column = mark.line + 1, mark.column + 1
-        message = " ".join(part for part in (error.context, error.problem) if part)
-    elif isinstance(error, yaml.reader.ReaderError):
-        message = f"character {error.character!r} is not allowed in YAML"
     text = str(error)
     hint = next((h for needle, h in _SYNTAX_HINTS if needle in text), "fix the YAML syntax")
+    if isinstance(error, yaml.MarkedYAMLError):
+        opened = _opened_problem(error)
+        if opened is not None:
+            (line, column), message, hint = opened
+        else:
+            mark = error.problem_mark or error.context_mark
+            if mark is not None:
+                line, column = _position(mark)
+            message = " ".join(part for part in (error.context, error.problem) if part)
+    elif isinstance(error, yaml.reader.ReaderError):
+        message = f"character {error.character!r} is not allowed in YAML"
     return Problem(source, line, column, "(YAML syntax)", f"invalid YAML: {message}", hint)
 
 
