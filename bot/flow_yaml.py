@@ -64,7 +64,7 @@ _SYNTAX_HINTS = (
     ("found unexpected end of stream", "close the quote or bracket that is still open"),
     ("while scanning a quoted scalar", "close the quote that is still open"),
     (
-        "found character that cannot start any token",
+        "that cannot start any token",  # PyYAML names the character in between
         "put quotes around texts that start with @, ` or another special character",
     ),
 )

@@ -74,6 +74,14 @@ CASES = [
         "quotes around a text that contains ': '",
     ),
     Case(
+        "yaml syntax: a text that starts with @",
+        HEAD.replace("closing:", "description: @kirjasto   # <-\nclosing:")
+        + "steps:\n  - {id: q1, type: text, text: {fi: a, sv: a, en: a}}\n",
+        "(YAML syntax)",
+        "found character '@' that cannot start any token",
+        "put quotes around texts that start with @",
+    ),
+    Case(
         "yaml syntax: a list that is never closed, reported where it opens",
         HEAD.replace("[fi, sv, en]", "[fi, sv, en   # <-")
         + "steps:\n  - {id: q1, type: text, text: {fi: a, sv: a, en: a}}\n",
