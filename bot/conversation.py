@@ -24,7 +24,7 @@ from bot.language import (
 from bot.messages import Choice, Inbound, InboundKind, Outgoing, OutgoingKind
 from bot.replies import parse_reply
 from bot.run import Outcome, RecordedAnswer, RunState, RunStatus
-from bot.texts import LANGUAGE_NAMES, has_system_language, system_text
+from bot.texts import has_system_language, language_name, system_text
 
 
 class FlowCatalogue(Protocol):
@@ -294,9 +294,7 @@ class _Talk:
             for flow in self.catalogue.all():
                 seen.update(dict.fromkeys(flow.languages))
             languages = tuple(seen) or ("fi", "sv", "en")
-        return tuple(
-            Choice(value=code.upper(), label=LANGUAGE_NAMES.get(code, code)) for code in languages
-        )
+        return tuple(Choice(value=code.upper(), label=language_name(code)) for code in languages)
 
     def language_menu(self) -> Turn:
         language = self.language()
@@ -400,7 +398,7 @@ class _Talk:
         messages: list[Outgoing] = []
         if decision.unsupported is not None:
             self.events.append("unsupported_language")
-            names = ", ".join(LANGUAGE_NAMES.get(code, code) for code in flow.languages)
+            names = ", ".join(language_name(code) for code in flow.languages)
             messages.append(
                 _info(system_text("unsupported_language", run.language, names=names), run.language)
             )

@@ -9,6 +9,7 @@ import pytest
 from bot.conversation import Contact, Turn, converse, start_run
 from bot.messages import Inbound, InboundKind
 from bot.run import RunStatus
+from bot.texts import language_name
 from tests.bot.flows_for_tests import NOW, Catalogue, library_flow, smiley_flow
 
 CATALOGUE = Catalogue(library_flow(), smiley_flow())
@@ -334,3 +335,15 @@ def test_plain_start_offers_every_flow_as_a_button_that_starts_it():
     ]
     person.send(menu.choices[1].value)
     assert person.run.flow_id == "poll" and person.run.language == "en"
+
+
+def test_languages_are_named_in_their_own_language():
+    """One table, code -> own name, for the menus of the core and the simulator alike."""
+    codes = ("fi", "se", "fr", "uk")
+    assert [language_name(c) for c in codes] == [
+        "suomi",
+        "davvisámegiella",
+        "français",
+        "українська",
+    ]
+    assert language_name("xx") == "xx"
