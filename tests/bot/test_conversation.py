@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from bot.conversation import Contact, Turn, converse, start_run
+from bot.conversation import Contact, OptAction, OptVia, Turn, converse, start_run
 from bot.messages import Inbound, InboundKind
-from bot.run import RunStatus
+from bot.run import Event, RunStatus
 from bot.texts import language_name
 from tests.bot.flows_for_tests import NOW, Catalogue, library_flow, smiley_flow
 
@@ -347,3 +347,15 @@ def test_languages_are_named_in_their_own_language():
         "українська",
     ]
     assert language_name("xx") == "xx"
+
+
+def test_outcomes_are_enums_that_store_as_the_same_text():
+    person = Person()
+    person.send("PALAUTE")
+    person.send("STOP")
+    turn = person.turns[-1]
+    assert turn.opt_event is not None
+    assert (turn.opt_event.action, turn.opt_event.via) == (OptAction.OUT, OptVia.KEYWORD)
+    assert (f"{turn.opt_event.action}", f"{turn.opt_event.via}") == ("out", "keyword")
+    assert turn.events == (Event.OPTED_OUT,)
+    assert all(isinstance(event, Event) for t in person.turns for event in t.events)
