@@ -69,8 +69,9 @@ class Section:
     required: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        unknown = set(self.required) - set(self.names)
-        assert not unknown, f"required keys that are not keys: {unknown}"
+        unknown = sorted(set(self.required) - set(self.names))
+        if unknown:
+            raise ValueError(f"required keys that are not keys of the section: {unknown}")
 
     @property
     def names(self) -> tuple[str, ...]:
