@@ -235,3 +235,45 @@ def test_token_from_the_command_line_works_once_shown(
     revoked = CliRunner(env=env).invoke(main, ["api-token", "revoke", "apotti"])
     assert revoked.exit_code == 0
     assert post(client, token, VISIT).status_code == 401
+
+
+REPO_FLOWS = Path(__file__).resolve().parents[2] / "flows"
+
+
+@pytest.fixture
+def shipped_client(db_url: str) -> Iterator[FlaskClient]:
+    """The shipped flows: only health-centre-fft has `followup:`; library-visit has none."""
+    made = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": db_url,
+            "FLOWS_DIR": REPO_FLOWS,
+            "ADDRESS_KEY_SECRET": SECRET,
+            "CLOCK": lambda: NOW,
+        }
+    )
+    yield made.test_client()
+    made.extensions["palaute"].close()
+
+
+def test_point_of_a_flow_without_followup_is_a_row_error(
+    shipped_client: FlaskClient, db: Engine
+) -> None:
+    token = make_token(db)
+    batch = [
+        dict(VISIT, external_id="L-1", service_point="kaarina-main-library"),
+        dict(VISIT, external_id="H-1", service_point="kaarina-health-centre"),
+        dict(VISIT, external_id="L-2", service_point="piikkio-library", flow="health-centre-fft"),
+    ]
+    response = post(shipped_client, token, batch)
+    assert response.status_code == 207, response.json
+    library, health, named = response.json["results"]
+    assert library["status"] == "error"
+    [error] = library["errors"]
+    assert error["field"] == "service_point"
+    message = error["message"]
+    assert "'kaarina-main-library'" in message and "library-visit" in message
+    assert "add `followup:` to library-visit" in message and "`flow`" in message
+    assert (health["status"], named["status"]) == ("scheduled", "scheduled")
+    # Nobody is sent the health-centre survey for a library visit by accident.
+    assert [r["external_id"] for r in followup_rows(db)] == ["H-1", "L-2"]
