@@ -228,7 +228,7 @@ ALL_STEP_KEYS = tuple(dict.fromkeys(COMMON_STEP_KEYS + sum(KIND_KEYS.values(), (
 OPTION_KEYS = ("id", "label", "synonyms", "score")
 BRANCH_KEYS = ("if", "goto")
 TRIGGER_KEYS = ("keywords", "codes")
-CODE_KEYS = ("code", "service_point")
+CODE_KEYS = ("code", "service_point", "language")
 FOLLOWUP_KEYS = ("delay", "window", "reminder_after", "reminder", "give_up_after", "frequency_cap")
 WINDOW_KEYS = ("start", "end", "days")
 
@@ -601,14 +601,18 @@ class _Reader:
                 top["keywords"], ("triggers", "keywords"), "keywords"
             )
         codes: dict[str, str | None] = {}
+        code_languages: dict[str, str] = {}
         if "codes" in top and self.is_type(top["codes"], ("triggers", "codes"), list):
             for index, item in enumerate(top["codes"]):
                 path: Path = ("triggers", "codes", index)
                 point: str | None = None
+                language: str | None = None
                 if isinstance(item, dict):
                     entry = self.mapping(item, path, CODE_KEYS, ("code",))
                     if entry is None or "code" not in entry:
                         continue
+                    if "language" in entry:
+                        language = self.code_language(entry["language"], (*path, "language"))
                     if "service_point" in entry:
                         point = self.slug(
                             entry["service_point"], (*path, "service_point"), "service point"
@@ -644,7 +648,25 @@ class _Reader:
                     )
                     continue
                 codes[code] = point
-        return Triggers(keywords=keywords, codes=codes)
+                if language is not None:
+                    code_languages[code] = language
+        return Triggers(keywords=keywords, codes=codes, code_languages=code_languages)
+
+    def code_language(self, value: Any, path: Path) -> str | None:
+        """A start code's ``language``: one of the flow's ``languages``."""
+        language = self.string(value, path)
+        if language is None:
+            return None
+        if self.languages and language not in self.languages:
+            suggestion = did_you_mean(language, list(self.languages))
+            self.sink.error(
+                path,
+                f"language {language!r} is not in `languages`",
+                f"use one of: {', '.join(self.languages)}"
+                + (f" ({suggestion})" if suggestion else ""),
+            )
+            return None
+        return language
 
     def followup(self, value: Any) -> FollowupRule | None:
         base: Path = ("followup",)

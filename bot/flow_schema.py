@@ -162,6 +162,11 @@ def flow_schema() -> dict[str, Any]:
                                             "pattern": "^[A-Za-z0-9_-]{1,64}$",
                                         },
                                         "service_point": {"type": "string", "pattern": SLUG},
+                                        "language": {
+                                            "type": "string",
+                                            "description": "Start in this language (one of "
+                                            "`languages`), whatever the contact used before.",
+                                        },
                                     },
                                 },
                             ]
