@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import logging
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -364,6 +365,31 @@ def test_a_deep_link_that_names_a_language_wins_over_the_remembered_one(
         # A code that names no language: the remembered one (now Swedish), not the app's.
         body = chat.send("/start kirjasto_kaarina")
         assert body is not None and body["text"].startswith("Hej! S:t Karins bibliotek")
+    finally:
+        services_of(application).close()
+
+
+def test_an_unmigrated_database_stores_nothing_so_acknowledges_nothing(
+    empty_db_url: str,
+    clock: Clock,
+    fake: FakeBotAPI,
+    sender: TelegramSender,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Like SMS: 500 with the reason logged once, so Telegram sends the update again."""
+    application = make_app(empty_db_url, clock, fake)
+    try:
+        services = services_of(application)
+        worker = TelegramOutbox(services.db, sender, services.conversations.contacts, clock=clock)
+        chat = Chat(application, fake, worker)
+        update = chat.message("/start kirjasto_kaarina")
+        with caplog.at_level(logging.WARNING, logger="palaute.web"):
+            response = chat.post(update)
+        assert response.status_code == 500
+        assert response.get_json() == {"error": "not stored; try again later"}
+        [logged] = [r.getMessage() for r in caplog.records if r.name == "palaute.web"]
+        assert logged.startswith(f"Telegram update {update['update_id']}: nothing stored")
+        assert "run `palaute db upgrade`" in logged
     finally:
         services_of(application).close()
 
