@@ -3,7 +3,8 @@
 The same rules apply to ``POST /api/visits`` and ``palaute visits import``. A row is either
 
 * **rejected** (``errors``): it cannot be identified or timed (no visit id, no or
-  unreadable visit time, unknown flow). Nothing is stored; fix the row and send it again.
+  unreadable visit time, unknown flow, a service point whose flow has no ``followup:``).
+  Nothing is stored; fix the row and send it again.
 * **accepted**: the visit is stored once per (organisation, source, external id). Its
   follow-up is scheduled, or recorded as *skipped* with a reason (invalid number, no
   channel, unreachable, expired) so that staff see honest response rates.
@@ -256,6 +257,18 @@ class Intake:
             for flow in candidates:
                 if service_point in flow.service_points:
                     return flow
+            # The point belongs to a flow with no follow-up: any other flow's survey would
+            # be the wrong one (library visitors texted the health-centre survey).
+            owners = sorted(f.id for f in self.flows.all() if service_point in f.service_points)
+            if owners:
+                names = " and ".join(owners)
+                which = "which have" if len(owners) > 1 else "which has"
+                errors.append(
+                    RowError("service_point", f"{service_point!r} belongs to flow {names}, "
+                             f"{which} no `followup:` section: add `followup:` to {names} "
+                             "or name the follow-up flow in `flow`")
+                )  # fmt: skip
+                return None
         if self.default_flow:
             flow = self.flows.get(self.default_flow)
             if flow is not None and flow.followup is not None:

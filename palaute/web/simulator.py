@@ -6,7 +6,7 @@ random session id kept in localStorage). Messages go through the same
 
     GET  /simulator?ui=fi|sv|en         the page (staff UI language; else Accept-Language)
     GET  /simulator/api/flows?ui=fi     flows with titles in the UI language
-    POST /simulator/api/start           {"session", "flow", "language"}
+    POST /simulator/api/start           {"session", "flow", "language" (optional)}
     POST /simulator/api/message         {"session", "text", "kind": "text"|"button", "id"}
     GET  /simulator/api/transcript?session=...
 """
@@ -294,8 +294,10 @@ def api_start() -> Any:
     if flow is None:
         known = ", ".join(sorted(f.id for f in container.catalogue.all())) or "none"
         raise ApiError(404, f"unknown flow {flow_id!r}; known flows: {known}")
-    language = body.get("language") or flow.default_language
-    if language not in flow.languages:
+    # A language picked at Start wins over the one the contact answered in before;
+    # none picked: the remembered one, else the flow's default.
+    language = body.get("language") or None
+    if language is not None and language not in flow.languages:
         raise ApiError(
             400,
             f"flow {flow.id!r} has no language {language!r}; "

@@ -43,7 +43,7 @@ from sqlmodel import Session
 from bot.run import RunState
 from channels import telegram as channel
 from palaute.conversations import HandleResult
-from palaute.web import now, services
+from palaute.web import now, services, unstored
 from storage import telegram as telegram_store
 from storage.db import transaction
 from storage.errors import StorageError
@@ -98,8 +98,10 @@ def telegram_webhook() -> Any:
         return _conversation(parsed, when)
     except StorageError as error:
         # Telegram redelivers after a non-2xx answer; the update_id keeps it single.
-        log.error("Telegram update %s: storage error %s", parsed.update_id, error)
-        return _refuse(503 if error.retryable else 500, "try again later")
+        status, headers = unstored(f"Telegram update {parsed.update_id}", error)
+        body, _ = _refuse(status, "not stored; try again later")
+        body.headers.update(headers)
+        return body, status
 
 
 def _reachability(parsed: channel.ParsedUpdate, when: datetime) -> None:

@@ -11,6 +11,11 @@ for development only, and a warning is logged when the app starts.
 A redelivered MessageSid gets the same TwiML again and nothing is stored twice
 (``ConversationService.handle`` dedupes on it). The first reply travels in the TwiML
 response; further replies wait in the outbox for ``palaute outbox run``.
+
+Nothing stored, nothing acknowledged: when the database cannot take the message or the
+status, the answer is 503 (busy: ``Retry-After``) or 500 (e.g. not migrated), never a 200
+with an apology, so Twilio logs a failed webhook (error 11200) and calls the number's
+fallback URL when one is set. An unexpected bug also ends in a 500 (Flask's own).
 """
 
 from __future__ import annotations
@@ -21,10 +26,9 @@ from typing import Any
 from flask import Blueprint, Response, request
 from flask.blueprints import BlueprintSetupState
 
-from bot.language import language_for_phone
 from channels import twilio_sms as channel
 from palaute.outbox import apply_contact_effect
-from palaute.web import now, services
+from palaute.web import now, services, unstored
 from storage import outbox as outbox_repo
 from storage import sms as sms_repo
 from storage.db import transaction
@@ -37,13 +41,6 @@ bp = Blueprint("twilio", __name__, url_prefix="/webhooks/twilio")
 
 # Replies sent in the TwiML answer; the rest go through the outbox (ordered, rate limited).
 INLINE_REPLIES = 1
-
-# When something unexpected breaks, the citizen still gets a short, polite answer.
-SORRY = {
-    "fi": "Pahoittelut, viestisi käsittely epäonnistui. Yritä hetken päästä uudelleen.",
-    "sv": "Tyvärr kunde ditt meddelande inte behandlas. Försök igen om en stund.",
-    "en": "Sorry, we could not handle your message. Please try again in a moment.",
-}
 
 
 @bp.record_once
@@ -96,10 +93,12 @@ def _signed() -> bool:
     return ok
 
 
-def _unavailable(error: StorageError) -> Response:
-    log.warning("Twilio webhook: storage unavailable (%s); asking Twilio to retry", error)
-    response = _text("Temporarily unavailable, please retry.", 503)
-    response.headers["Retry-After"] = "1"
+def _unstored(what: str, error: StorageError) -> Response:
+    """Not 2xx when nothing was stored: Twilio must not take the message as delivered."""
+    status, headers = unstored(what, error)
+    body = "Temporarily unavailable, please retry." if status == 503 else "Not stored."
+    response = _text(body, status)
+    response.headers.update(headers)
     return response
 
 
@@ -115,19 +114,8 @@ def inbound_sms() -> Response:
     try:
         result = services().conversations.handle(inbound, now(), inline_limit=INLINE_REPLIES)
     except StorageError as error:
-        if error.retryable:
-            return _unavailable(error)
-        log.exception("Twilio inbound %s: storage failed", inbound.provider_id)
-        return _twiml(channel.render_twiml([_sorry(inbound.address)]))
-    except Exception:  # a bug must not leave the citizen without any answer
-        log.exception("Twilio inbound %s could not be handled", inbound.provider_id)
-        return _twiml(channel.render_twiml([_sorry(inbound.address)]))
+        return _unstored(f"Twilio inbound {inbound.provider_id}", error)
     return _twiml(channel.render_twiml(result.replies))
-
-
-def _sorry(address: str) -> str:
-    language = language_for_phone(address) or "fi"
-    return SORRY.get(language, SORRY["en"])
 
 
 @bp.post("/status")
@@ -145,9 +133,7 @@ def status_callback() -> Response:
     try:
         outcome = apply_status(update, message_id)
     except StorageError as error:
-        if error.retryable:
-            return _unavailable(error)
-        raise
+        return _unstored(f"Twilio status {update.status} for {update.sid}", error)
     return _text(outcome, 200)
 
 

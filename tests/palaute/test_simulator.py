@@ -177,6 +177,23 @@ def test_start_over_begins_a_new_run_and_keeps_the_old_answers(
     assert [row[2:4] for row in stored_answers(db_url)] == [("overall", 4)]
 
 
+def test_the_language_chosen_at_start_wins_over_the_remembered_one(
+    client: FlaskClient, db_url: str
+) -> None:
+    start(client, "sim-test", "fi")
+    send(client, "4")  # the contact now remembers Finnish
+    swedish = start(client, "sim-test", "sv")
+    assert texts(swedish) == ["Hej! Tre korta frågor.", "Hur gick ditt besök? Svara 1–5."]
+    assert swedish["run"]["language"] == "sv"  # the badge
+    send(client, "5")
+    assert [row[6] for row in stored_answers(db_url)] == ["fi", "sv"]
+    # No language chosen: the remembered one (now Swedish), not the flow's default.
+    response = client.post("/simulator/api/start", json={"session": SESSION, "flow": "sim-test"})
+    assert response.status_code == 200, response.json
+    assert response.json["run"]["language"] == "sv"
+    assert texts(response.json)[0] == "Hej! Tre korta frågor."
+
+
 def test_each_browser_session_is_its_own_contact(client: FlaskClient) -> None:
     start(client, "sim-test", "fi", session="first-browser-0001")
     start(client, "quick-poll", "en", session="other-browser-0002")
