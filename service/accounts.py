@@ -70,7 +70,9 @@ class UnknownPoint(AccountError):
 
 
 class WeakPassword(AccountError):
-    pass
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # short | long | email
 
 
 class WrongPassword(AccountError):
@@ -140,12 +142,15 @@ def check_password(password: str, email: str = "") -> None:
     if len(password) < PASSWORD_MIN_LENGTH:
         raise WeakPassword(
             f"the password is too short ({len(password)} characters): use at least "
-            f"{PASSWORD_MIN_LENGTH}, e.g. a few unrelated words"
+            f"{PASSWORD_MIN_LENGTH}, e.g. a few unrelated words",
+            "short",
         )
     if len(password) > PASSWORD_MAX_LENGTH:
-        raise WeakPassword(f"the password is too long: at most {PASSWORD_MAX_LENGTH} characters")
+        raise WeakPassword(
+            f"the password is too long: at most {PASSWORD_MAX_LENGTH} characters", "long"
+        )
     if email and password.strip().lower() == email.strip().lower():
-        raise WeakPassword("the password must not be the email address")
+        raise WeakPassword("the password must not be the email address", "email")
 
 
 def generate_password() -> str:
