@@ -52,6 +52,8 @@ def limit_view(
     limit of one endpoint its own scope so that they count apart).
     """
     limiter: Limiter = app.extensions[EXTENSION_KEY]
-    limiter.limit(
+    # Flask-Limiter checks a view's own limits when its wrapper runs: the registered view
+    # is replaced by the wrapped one (same name; stacked limits are checked together).
+    app.view_functions[endpoint] = limiter.limit(
         limits, key_func=key_func, methods=list(methods) if methods else None, scope=scope
     )(app.view_functions[endpoint])

@@ -128,8 +128,6 @@ def init_app(app: Flask, settings: Settings) -> None:
         key_func=auth.account_key,
         methods=["POST"],
     )
-    for code in (400, 403, 404, 405, 429):
-        app.register_error_handler(code, auth.error_page)
 
 
 @bp.before_request
@@ -186,5 +184,16 @@ def shell() -> dict[str, Any]:
     }
 
 
+# The staff pages' own error pages, for errors of requests routed to this blueprint
+# (a URL under /dashboard that matches no page keeps Flask's plain 404).
+def _register_error_pages() -> None:
+    from palaute.web.dashboard.auth import error_page
+
+    for code in (400, 403, 404, 429):
+        bp.register_error_handler(code, error_page)
+
+
 # The pages (imported for their routes on ``bp``).
 from palaute.web.dashboard import account, auth, home, users  # noqa: E402, F401
+
+_register_error_pages()

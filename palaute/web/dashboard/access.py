@@ -48,6 +48,18 @@ def signed_in_staff() -> StaffUser | None:
     return user.staff
 
 
+def remember_language(language: str) -> None:
+    """This request (and its messages) go on in ``language``, as just saved."""
+    from dataclasses import replace
+
+    from flask_babel import refresh
+
+    if current_user.is_authenticated:
+        user: SignedIn = current_user  # type: ignore[assignment]
+        user.staff = replace(user.staff, ui_language=language)
+    refresh()
+
+
 def staff() -> StaffUser:
     """The signed-in staff member (the blueprint lets no one else reach a page)."""
     found = signed_in_staff()

@@ -10,7 +10,7 @@ from flask_login import login_user
 
 from palaute.web import services
 from palaute.web.dashboard import LANGUAGE_NAMES, UI_KEY, UI_LANGUAGES, bp
-from palaute.web.dashboard.access import SignedIn, allowed_points, staff
+from palaute.web.dashboard.access import SignedIn, allowed_points, remember_language, staff
 from palaute.web.dashboard.forms import AccountLanguageForm, PasswordChangeForm, role_name
 from service.accounts import (
     PASSWORD_MAX_LENGTH,
@@ -56,6 +56,7 @@ def account_language() -> Any:
     if language.validate_on_submit():
         services().accounts.set_ui_language(staff().id, language.language.data)
         session[UI_KEY] = language.language.data
+        remember_language(language.language.data)
         flash(_("The language is saved."), "success")
         return redirect(url_for("dashboard.account"))
     return _page(language, PasswordChangeForm(prefix="pw"), 400)

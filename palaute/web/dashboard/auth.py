@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from palaute.web import now, services
 from palaute.web.dashboard import SEEN_KEY, UI_KEY, bp, shell
-from palaute.web.dashboard.access import SignedIn, signed_in_staff
+from palaute.web.dashboard.access import SignedIn, remember_language, signed_in_staff
 from palaute.web.dashboard.forms import ButtonForm, LanguageForm, SignInForm
 from service.accounts import BadEmail, SignInOutcome, normalise_email
 
@@ -121,6 +121,7 @@ def language() -> ResponseReturnValue:
         staff = signed_in_staff()
         if staff is not None:
             services().accounts.set_ui_language(staff.id, chosen)
+        remember_language(chosen)
     return redirect(safe_next(form.next.data))
 
 
