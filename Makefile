@@ -11,7 +11,7 @@ PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.1
 	&& { echo "$$p"; break; }; done)
 PORT ?= 8000
 
-.PHONY: help run test lint check-python browser clean translations
+.PHONY: help run test lint check-python browser clean translations screenshots
 
 help:
 	@echo "make run    start palaute on http://127.0.0.1:$(PORT) (simulator at /simulator)"
@@ -70,6 +70,11 @@ translations: $(VENV)/.dev-installed
 	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) \
 	  --no-fuzzy-matching --ignore-obsolete --width 100
 	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
+
+# Review artefacts: each staff page at desktop (1280x800) and phone (390x844) width.
+screenshots: $(VENV)/.dev-installed browser
+	PALAUTE_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q -p no:cacheprovider \
+	  tests/palaute/test_dashboard_browser.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
