@@ -11,11 +11,12 @@ PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.1
 	&& { echo "$$p"; break; }; done)
 PORT ?= 8000
 
-.PHONY: help run test lint check-python browser clean
+.PHONY: help run test lint check-python browser clean translations screenshots
 
 help:
 	@echo "make run    start palaute on http://127.0.0.1:$(PORT) (simulator at /simulator)"
 	@echo "make test   install test tools and run the whole suite"
+	@echo "make translations   update the staff pages' message catalogues (fi, sv, en)"
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -39,7 +40,7 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 
 run: $(VENV)/.run-installed
 	$(BIN)/palaute db upgrade
-	$(BIN)/palaute serve --host 127.0.0.1 --port $(PORT)
+	SESSION_COOKIE_SECURE=false $(BIN)/palaute serve --host 127.0.0.1 --port $(PORT)
 
 # Debian's chromium for the browser tests (never a downloaded browser build).
 browser:
@@ -58,6 +59,22 @@ lint: $(VENV)/.dev-installed
 
 test: $(VENV)/.dev-installed browser lint
 	$(BIN)/pytest
+
+# The staff pages' texts: collect them from the code and templates into messages.pot, merge
+# new ones into each language's .po (translate them there), compile the .mo files the app
+# reads (committed, so a fresh clone runs without this step).
+TRANSLATIONS := palaute/translations
+translations: $(VENV)/.dev-installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	  --width 100 -o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) \
+	  --no-fuzzy-matching --ignore-obsolete --width 100
+	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
+
+# Review artefacts: each staff page at desktop (1280x800) and phone (390x844) width.
+screenshots: $(VENV)/.dev-installed browser
+	PALAUTE_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q -p no:cacheprovider \
+	  tests/palaute/test_dashboard_browser.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -25,7 +25,8 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from palaute.clock_time import utcnow
 from palaute.config import Settings
 from palaute.services import build_services
-from palaute.web import EXTENSION_KEY
+from palaute.web import EXTENSION_KEY, dashboard
+from palaute.web.limits import init_limiter
 
 
 def load_settings(test_config: Mapping[str, Any] | None) -> Settings:
@@ -70,11 +71,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if settings.trust_forwarded_headers:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
+        # x_for: rate limits see the client's address, not the proxy's.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
 
     services = build_services(settings)
     app.extensions[EXTENSION_KEY] = services
+    init_limiter(app, settings)
     register_blueprints(app)
+    dashboard.init_app(app, settings)
     app.add_url_rule("/", "index", _index)
 
     if app.config["WARM_UP"]:
@@ -90,6 +94,7 @@ def _index() -> Response:
 def register_blueprints(app: Flask) -> None:
     """Every surface of the app. Channel webhooks add their blueprint here, one line each."""
     from palaute.web.api import bp as api_bp
+    from palaute.web.dashboard import bp as dashboard_bp
     from palaute.web.health import bp as health_bp
     from palaute.web.simulator import bp as simulator_bp
     from palaute.web.telegram_webhook import bp as telegram_bp
@@ -100,3 +105,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(simulator_bp)
     app.register_blueprint(telegram_bp)
     app.register_blueprint(twilio_bp)
+    app.register_blueprint(dashboard_bp)

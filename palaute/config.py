@@ -107,3 +107,37 @@ class Settings(BaseSettings):
         description="How long a clock holds claimed follow-ups; a crashed clock's claims are "
         "taken over after this.",
     )
+
+    # --- staff pages (/dashboard) -------------------------------------------------------
+    session_cookie_secure: bool = Field(
+        default=True,
+        description="Send the session cookie over HTTPS only. Turn off only for local http "
+        "(`make run` does).",
+    )
+    session_idle_minutes: float = Field(
+        default=30.0, gt=0, description="A staff session ends after this long without a request."
+    )
+    login_lockout_attempts: int = Field(
+        default=5, ge=1, description="Failed sign-ins in a row that lock an account."
+    )
+    login_lockout_minutes: float = Field(
+        default=15.0, gt=0, description="How long a locked account stays locked."
+    )
+    login_rate_limit_account: str = Field(
+        default="10 per minute;50 per hour",
+        description="Sign-in attempts allowed per email address (Flask-Limiter notation).",
+    )
+    login_rate_limit_address: str = Field(
+        default="30 per minute;300 per hour",
+        description="Sign-in attempts allowed per client IP address (Flask-Limiter notation).",
+    )
+    rate_limit_storage_uri: str = Field(
+        default="memory://",
+        description="Where rate-limit counters live: memory:// (per process) or a shared "
+        "store such as redis://host:6379.",
+    )
+    argon2_time_cost: int = Field(default=3, ge=1, description="argon2id passes per hash.")
+    argon2_memory_kib: int = Field(
+        default=65536, ge=8, description="argon2id memory per hash, in KiB."
+    )
+    argon2_parallelism: int = Field(default=4, ge=1, description="argon2id lanes per hash.")

@@ -14,12 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from argon2 import PasswordHasher
 from sqlalchemy import Engine
 
 from bot import language
 from bot.catalogue import Catalogue
 from palaute.config import Settings
 from palaute.conversations import ConversationService
+from service.accounts import AccountService, LockoutPolicy
 from storage.db import make_engine
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ class Services:
     db: Engine
     catalogue: Catalogue
     conversations: ConversationService
+    accounts: AccountService
     # Slow, optional preparations (language detectors...) run once after start-up.
     warm_ups: list[Callable[[], None]] = field(default_factory=list)
     # The Telegram worker's Bot API client (one event loop for its life), made on first use
@@ -84,5 +87,19 @@ def build_services(settings: Settings, *, catalogue: Catalogue | None = None) ->
         db=db,
         catalogue=flows,
         conversations=conversations,
+        accounts=build_accounts(settings, db, flows),
         warm_ups=[language_warm_up(flows)],
     )
+
+
+def build_accounts(settings: Settings, db: Engine, catalogue: Catalogue) -> AccountService:
+    """Staff accounts with the configured argon2 cost and lockout."""
+    hasher = PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+    )
+    lockout = LockoutPolicy(
+        attempts=settings.login_lockout_attempts, minutes=settings.login_lockout_minutes
+    )
+    return AccountService(db, catalogue, hasher=hasher, lockout=lockout)
