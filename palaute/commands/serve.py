@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -42,6 +44,34 @@ def _post_worker_init(worker: Any) -> None:
     _services(worker).warm_up_in_background()
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Stop with a clear message when ``host:port`` cannot be listened on, before gunicorn
+    starts (it would retry five times and print "Address already in use" each time)."""
+    if port == 0:
+        return  # any free port
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise click.ClickException(f"cannot listen on {host!r}: {error.strerror}") from error
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As gunicorn and Werkzeug do: a port left in TIME_WAIT counts as free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise click.ClickException(
+                    f"port {port} on {host} is already in use (is palaute already running?). "
+                    f"Stop the program that uses it, or pick another port: "
+                    f"PORT=8080 make run  (or: palaute serve --port 8080)"
+                ) from error
+            raise click.ClickException(
+                f"cannot listen on {host}:{port}: {error.strerror}. "
+                f"Pick another port: PORT=8080 make run  (or: palaute serve --port 8080)"
+            ) from error
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
@@ -66,6 +96,7 @@ def serve(host: str, port: int, workers: int, threads: int, dev: bool) -> None:
     """
     from palaute.app import create_app
 
+    check_port_free(host, port)
     app = create_app({"WARM_UP": dev})
     where = f"http://{host}:{port}"
     if dev:

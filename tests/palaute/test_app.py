@@ -170,6 +170,29 @@ def test_palaute_serve_answers_healthz_and_the_simulator(
     assert expected in output
 
 
+@pytest.mark.parametrize("mode", [[], ["--dev"]])
+def test_serve_on_a_busy_port_says_which_port_and_how_to_pick_another(
+    mode: list[str], tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "palaute"), "serve", "--port", str(port), *mode],
+            env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "PORT=8080 make run" in result.stderr
+    assert "Address already in use" not in result.stdout + result.stderr  # not gunicorn's
+    assert time.monotonic() - started < 20  # no retries
+
+
 def test_the_front_page_leads_to_the_simulator(tmp_path: Path) -> None:
     app = make_app(f"sqlite:///{tmp_path / 'x.sqlite3'}", tmp_path / "flows")
     try:
