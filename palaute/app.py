@@ -62,6 +62,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key,
         CLOCK=utcnow,
+        SESSION_COOKIE_SAMESITE="Lax",  # HttpOnly is Flask's default
     )
     if test_config:
         app.config.update({k: v for k, v in test_config.items() if k != "SETTINGS"})
@@ -75,7 +76,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     services = build_services(settings)
     app.extensions[EXTENSION_KEY] = services
     register_blueprints(app)
-    app.add_url_rule("/", "index", _index)
+    if settings.simulator_enabled:
+        from palaute.web.simulator import enable
+
+        enable(app, settings)
+        app.add_url_rule("/", "index", _index)
 
     if app.config["WARM_UP"]:
         services.warm_up_in_background()
@@ -88,15 +93,14 @@ def _index() -> Response:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Every surface of the app. Channel webhooks add their blueprint here, one line each."""
+    """Every surface of the app (the simulator only when SIMULATOR_ENABLED, see
+    ``palaute.web.simulator.enable``). Channel webhooks add their blueprint here, one line each."""
     from palaute.web.api import bp as api_bp
     from palaute.web.health import bp as health_bp
-    from palaute.web.simulator import bp as simulator_bp
     from palaute.web.telegram_webhook import bp as telegram_bp
     from palaute.web.twilio_webhooks import bp as twilio_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
-    app.register_blueprint(simulator_bp)
     app.register_blueprint(telegram_bp)
     app.register_blueprint(twilio_bp)

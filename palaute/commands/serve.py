@@ -72,6 +72,17 @@ def check_port_free(host: str, port: int) -> None:
             ) from error
 
 
+def simulator_default() -> dict[str, Any]:
+    """`palaute serve` (and so `make run`) is for trying palaute on one machine: it serves
+    the simulator unless SIMULATOR_ENABLED says otherwise. The Procfile's gunicorn does
+    not: there the simulator is off unless SIMULATOR_ENABLED=true."""
+    from palaute.config import Settings
+
+    if "simulator_enabled" in Settings().model_fields_set:
+        return {}  # set in the environment: as set
+    return {"SIMULATOR_ENABLED": True}
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
@@ -89,6 +100,9 @@ def check_port_free(host: str, port: int) -> None:
 def serve(host: str, port: int, workers: int, threads: int, dev: bool) -> None:
     """Run the web app: webhooks, the /simulator page and /healthz.
 
+    The simulator is on unless SIMULATOR_ENABLED=false (under the Procfile's gunicorn it is
+    off unless SIMULATOR_ENABLED=true).
+
     Runs gunicorn (gthread workers; the app is built once in the master so bad flows or a
     bad DATABASE_URL stop it at once). --dev runs Werkzeug's development server instead.
     In production the Procfile runs gunicorn directly: web: gunicorn "palaute.app:create_app()".
@@ -97,15 +111,17 @@ def serve(host: str, port: int, workers: int, threads: int, dev: bool) -> None:
     from palaute.app import create_app
 
     check_port_free(host, port)
-    app = create_app({"WARM_UP": dev})
+    app = create_app({"WARM_UP": dev, **simulator_default()})
     where = f"http://{host}:{port}"
+    if app.extensions["palaute"].settings.simulator_enabled:
+        where += "/simulator"
+    else:
+        click.echo("the simulator is off (SIMULATOR_ENABLED is false)", err=True)
     if dev:
-        click.echo(f"palaute (Werkzeug development server) on {where}/simulator", err=True)
+        click.echo(f"palaute (Werkzeug development server) on {where}", err=True)
         app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
         return
-    click.echo(
-        f"palaute (gunicorn, {workers} workers x {threads} threads) on {where}/simulator", err=True
-    )
+    click.echo(f"palaute (gunicorn, {workers} workers x {threads} threads) on {where}", err=True)
     _gunicorn_application(
         app,
         {

@@ -83,6 +83,7 @@ def test_settings_come_from_the_environment_unless_the_test_config_overrides(
     flows = write_flows(tmp_path / "flows")
     monkeypatch.setenv("FLOWS_DIR", str(flows))
     monkeypatch.setenv("ORGANISATION_NAME", "Kaarinan kirjasto")
+    monkeypatch.setenv("SIMULATOR_ENABLED", "true")
     app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"})
     try:
         settings = app.extensions["palaute"].settings
@@ -191,6 +192,21 @@ def test_serve_on_a_busy_port_says_which_port_and_how_to_pick_another(
     assert "PORT=8080 make run" in result.stderr
     assert "Address already in use" not in result.stdout + result.stderr  # not gunicorn's
     assert time.monotonic() - started < 20  # no retries
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [(None, {"SIMULATOR_ENABLED": True}), ("false", {}), ("true", {}), ("0", {})],
+)
+def test_serve_turns_the_simulator_on_unless_the_environment_says(
+    environment: str | None, expected: dict[str, bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from palaute.commands.serve import simulator_default
+
+    monkeypatch.delenv("SIMULATOR_ENABLED", raising=False)
+    if environment is not None:
+        monkeypatch.setenv("SIMULATOR_ENABLED", environment)
+    assert simulator_default() == expected
 
 
 def test_the_front_page_leads_to_the_simulator(tmp_path: Path) -> None:
