@@ -249,8 +249,8 @@ def test_the_readme_commands_work_on_the_shipped_flows(
     commands = re.findall(r"`palaute qr ([^`]*)`", readme)
     assert len(commands) >= 2
     for command in commands:
-        args = command.replace("FLOW_ID", "library-visit").split()
-        args = [a for a in args if not a.startswith("[")]  # optional parts of a synopsis
+        synopsis = re.sub(r"\[[^]]*\]", "", command)  # optional parts of a synopsis
+        args = synopsis.replace("FLOW_ID", "library-visit").split()
         monkeypatch.chdir(tmp_path)
         result = CliRunner().invoke(qr, args)
         assert result.exit_code == 0, f"palaute qr {command}: {result.output}"
