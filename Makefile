@@ -10,13 +10,20 @@ PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.1
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1 \
 	&& { echo "$$p"; break; }; done)
 PORT ?= 8000
+# The lock files: every package, pinned with hashes (make lock regenerates them).
+RUN_LOCK := requirements/run.lock
+DEV_LOCK := requirements/dev.lock
+UV_VERSION ?= 0.13.9
+# make lock LOCK_FLAGS=--upgrade  moves every pin to the newest allowed release.
+LOCK_FLAGS ?=
 
-.PHONY: help run test lint check-python browser clean translations screenshots
+.PHONY: help run test lint lock check-python browser clean translations screenshots
 
 help:
 	@echo "make run    start palaute on http://127.0.0.1:$(PORT) (simulator at /simulator)"
 	@echo "make test   install test tools and run the whole suite"
 	@echo "make translations   update the staff pages' message catalogues (fi, sv, en)"
+	@echo "make lock   regenerate requirements/*.lock from pyproject.toml (LOCK_FLAGS=--upgrade)"
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -30,13 +37,40 @@ $(BIN)/python: | check-python
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# Install exactly the locked versions (hash-checked), then palaute itself without
+# resolving anything. A changed lock rebuilds the venv from scratch, so nothing stale
+# stays behind; pip check catches a pyproject.toml dependency missing from the lock.
+define install_lock
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(1)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@$(BIN)/python -m pip check >/dev/null || { $(BIN)/python -m pip check; \
+	  echo "$(1) does not match pyproject.toml: run  make lock  and commit the lock files."; \
+	  exit 1; }
+endef
+
+$(VENV)/.run-installed: $(RUN_LOCK) pyproject.toml | check-python
+	$(call install_lock,$(RUN_LOCK))
+	@rm -f $(VENV)/.dev-installed
 	@touch $@
 
-$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(VENV)/.dev-installed: $(DEV_LOCK) pyproject.toml | check-python
+	$(call install_lock,$(DEV_LOCK))
 	@touch $@ $(VENV)/.run-installed
+
+# Regenerate the lock files after changing dependencies in pyproject.toml. Existing pins
+# are kept where they still fit (LOCK_FLAGS=--upgrade to move them all). The runtime lock
+# is resolved within the dev lock, so both pin the same versions.
+lock: | $(BIN)/python
+	@$(BIN)/uv --version 2>/dev/null | grep -q " $(UV_VERSION)" || \
+	  $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	@mkdir -p requirements
+	$(BIN)/uv pip compile pyproject.toml --extra dev $(UV_COMPILE) -o $(DEV_LOCK)
+	$(BIN)/uv pip compile pyproject.toml -c $(DEV_LOCK) $(UV_COMPILE) -o $(RUN_LOCK)
+
+UV_COMPILE = --universal --python-version 3.12 --generate-hashes --quiet \
+	--custom-compile-command "make lock" $(LOCK_FLAGS)
 
 run: $(VENV)/.run-installed
 	$(BIN)/palaute db upgrade

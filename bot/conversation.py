@@ -34,6 +34,7 @@ class FlowCatalogue(Protocol):
     def get(self, flow_id: str) -> Flow | None: ...
     def by_keyword(self, text: str) -> Flow | None: ...
     def by_code(self, code: str) -> tuple[Flow, str | None] | None: ...
+    def typed_code(self, text: str) -> str | None: ...
     def all(self) -> tuple[Flow, ...]: ...
     def text_of(self, flow: Flow) -> str | None: ...  # the YAML text it was loaded from
 
@@ -126,6 +127,9 @@ def converse(
         return talk.opt_in(via=OptVia.PROVIDER if flagged else OptVia.KEYWORD)
     if inbound.kind is InboundKind.START or keywords.normalise(text) == "/start":
         return talk.start_code(inbound.start_code)
+    typed_code = catalogue.typed_code(text) if typed else None
+    if typed_code is not None:  # a start code sent as a message (SMS posters): like /start
+        return talk.start_code(typed_code)
     if inbound.kind is not InboundKind.BUTTON and keywords.is_language_menu(text):
         return talk.language_menu()
 

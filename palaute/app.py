@@ -19,7 +19,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Request, Response, redirect, url_for
+from flask import Flask, Request, Response, current_app, redirect, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from palaute.clock_time import utcnow
@@ -63,6 +63,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key,
         CLOCK=utcnow,
+        SESSION_COOKIE_SAMESITE="Lax",  # HttpOnly is Flask's default
     )
     if test_config:
         app.config.update({k: v for k, v in test_config.items() if k != "SETTINGS"})
@@ -79,6 +80,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_limiter(app, settings)
     register_blueprints(app)
     dashboard.init_app(app, settings)
+    if settings.simulator_enabled:
+        from palaute.web.simulator import enable
+
+        enable(app, settings)
     app.add_url_rule("/", "index", _index)
 
     if app.config["WARM_UP"]:
@@ -87,22 +92,26 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _index() -> Response:
-    """The front door: staff trying palaute land on the simulator."""
-    return redirect(url_for("simulator.page"))
+    """The front door: the staff pages (which ask for a sign-in), or the simulator where it
+    is on and nobody is signed in yet (``make run``: trying flows needs no account)."""
+    from flask_login import current_user
+
+    if "simulator.page" in current_app.view_functions and not current_user.is_authenticated:
+        return redirect(url_for("simulator.page"))
+    return redirect(url_for("dashboard.index"))
 
 
 def register_blueprints(app: Flask) -> None:
-    """Every surface of the app. Channel webhooks add their blueprint here, one line each."""
+    """Every surface of the app (the simulator only when SIMULATOR_ENABLED, see
+    ``palaute.web.simulator.enable``). Channel webhooks add their blueprint here, one line each."""
     from palaute.web.api import bp as api_bp
     from palaute.web.dashboard import bp as dashboard_bp
     from palaute.web.health import bp as health_bp
-    from palaute.web.simulator import bp as simulator_bp
     from palaute.web.telegram_webhook import bp as telegram_bp
     from palaute.web.twilio_webhooks import bp as twilio_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
-    app.register_blueprint(simulator_bp)
     app.register_blueprint(telegram_bp)
     app.register_blueprint(twilio_bp)
     app.register_blueprint(dashboard_bp)

@@ -50,6 +50,22 @@ class Settings(BaseSettings):
         "random value in production and never change it: contacts become unfindable).",
     )
 
+    # --- the browser simulator ------------------------------------------------------------
+    simulator_enabled: bool = Field(
+        default=False,
+        description="Serve /simulator (anonymous; writes to the database). Off by default; "
+        "`palaute serve` and `make run` turn it on unless this is set.",
+    )
+    simulator_start_limit: str = Field(
+        default="10 per minute",
+        description="Rate limit per client address for simulator starts and new contacts "
+        "(Flask-Limiter syntax, e.g. '10 per minute;100 per day'), per web process.",
+    )
+    simulator_message_limit: str = Field(
+        default="120 per minute",
+        description="Rate limit per client address for simulator messages, per web process.",
+    )
+
     # --- Twilio SMS -----------------------------------------------------------------------
     twilio_account_sid: str = Field(default="", description="Twilio account SID (AC...).")
     twilio_auth_token: str = Field(

@@ -19,6 +19,9 @@ kept), 422 when none was accepted, 400 for a body that is not JSON visits, 401 w
 valid token, 403 for another source than the token's, 413 for more than ``MAX_BATCH``
 rows, 503 (with Retry-After) when the database is busy — nothing was stored then, send
 the same request again.
+
+``GET /api/openapi.json`` describes it (OpenAPI 3.1, ``palaute.web.openapi``); the columns
+and body are documented with examples in docs/visits.md.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from palaute.api_tokens import hash_token
 from palaute.visits import Intake, RowError, apply_stored, row_result, store_visits, summarise
-from palaute.web import now, services
+from palaute.web import now, openapi, services
 from storage import followups
 from storage.contacts import ContactStore
 from storage.db import read_only, transaction
@@ -37,7 +40,13 @@ from storage.errors import StorageError
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-MAX_BATCH = 1000
+MAX_BATCH = openapi.MAX_BATCH
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Any:
+    """The OpenAPI 3.1 description of this API (public: it holds no data)."""
+    return jsonify(openapi.document())
 
 
 def _problem(status: int, message: str, **headers: str) -> tuple[Response, int, dict[str, str]]:

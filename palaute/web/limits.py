@@ -30,8 +30,9 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter:
         get_remote_address,
         app=app,
         storage_uri=settings.rate_limit_storage_uri,
-        strategy="fixed-window",
+        strategy="moving-window",
         default_limits=[],
+        headers_enabled=True,  # Retry-After on 429
     )
     app.extensions[EXTENSION_KEY] = limiter
     return limiter
