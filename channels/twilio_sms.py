@@ -20,9 +20,7 @@ import hmac
 import json
 import logging
 import os
-import re
 import threading
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +38,7 @@ from twilio.http.response import Response
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.rest import Client
 
+from bot.clean import clean_text
 from bot.messages import Inbound, InboundKind, Outgoing
 
 log = logging.getLogger(__name__)
@@ -56,8 +55,6 @@ MAX_OUTBOUND_CHARS = 1600
 
 # Twilio's OptOutType values (Advanced Opt-Out), passed to the core as Inbound.provider_keyword.
 OPT_OUT_TYPES = frozenset({"STOP", "START", "HELP"})
-
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 # --------------------------------------------------------------------------------------
@@ -168,13 +165,6 @@ class InvalidWebhook(ValueError):
     def __init__(self, reason: RejectReason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-def clean_text(text: str) -> str:
-    """Text safe to store and to put into XML: NFC, no NULs/control characters, valid UTF-8."""
-    text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> '?'
-    text = unicodedata.normalize("NFC", text)
-    return _XML_INVALID.sub("", text)
 
 
 def _get(form: Mapping[str, Any], name: str) -> str:
