@@ -26,6 +26,7 @@ from flask import Blueprint, Response, jsonify, request
 from palaute.api_tokens import hash_token
 from palaute.visits import Intake, RowError, apply_stored, row_result, store_visits, summarise
 from palaute.web import now, services
+from palaute.web.json_body import read_json
 from storage import followups
 from storage.contacts import ContactStore
 from storage.db import read_only, transaction
@@ -63,7 +64,9 @@ def post_visits() -> Any:
             **{"WWW-Authenticate": 'Bearer realm="palaute", error="invalid_token"'},
         )
 
-    body = request.get_json(silent=True)
+    if not request.is_json:
+        return _problem(400, 'the body must be JSON: one visit, a list, or {"visits": [...]}')
+    body = read_json()
     if body is None:
         return _problem(400, 'the body must be JSON: one visit, a list, or {"visits": [...]}')
     source = found.name

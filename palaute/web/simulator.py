@@ -16,11 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template, request, url_for
-from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.exceptions import HTTPException
 
 from bot.flow import Flow
 from channels import simulator as channel
 from palaute.web import now, services
+from palaute.web.json_body import read_json
 from storage.errors import StorageError
 from storage.shapes import Direction
 
@@ -275,12 +276,7 @@ def api_flows() -> Any:
 def _json_body() -> dict[str, Any]:
     if not request.is_json:
         raise ApiError(415, "send the request as JSON (Content-Type: application/json)")
-    try:
-        body = request.get_json()
-    except BadRequest as error:
-        raise ApiError(400, "the request body is not valid JSON") from error
-    if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object")
+    body: dict[str, Any] = read_json(want_object=True)
     return body
 
 
