@@ -19,6 +19,7 @@ is busy — nothing was stored then, send the same request again.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -33,6 +34,7 @@ from storage.db import read_only, transaction
 from storage.errors import StorageError
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
 
@@ -116,8 +118,8 @@ def post_visits() -> Any:
 
 
 def _unavailable(error: StorageError) -> Any:
+    # The detail may name the database server; it goes to the log, not to the caller.
+    log.error("/api/visits: storage error, nothing stored: %s", error)
     if error.retryable:
-        return _problem(
-            503, f"busy, nothing was stored; try again: {error}", **{"Retry-After": "5"}
-        )
-    return _problem(500, f"storage error, nothing was stored: {error}")
+        return _problem(503, "busy, nothing was stored; try again", **{"Retry-After": "5"})
+    return _problem(500, "storage error, nothing was stored; the operators have the detail")

@@ -13,6 +13,7 @@ random session id kept in localStorage). Messages go through the same
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template, request, url_for
@@ -26,6 +27,7 @@ from storage.errors import StorageError
 from storage.shapes import Direction
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
+log = logging.getLogger(__name__)
 
 UI_LANGUAGES = ("fi", "sv", "en")
 DEFAULT_UI = "fi"
@@ -228,7 +230,11 @@ def _payload_error(error: channel.SimulatorPayloadError) -> tuple[Any, int]:
 
 @bp.errorhandler(StorageError)
 def _storage_error(error: StorageError) -> tuple[Any, int]:
-    return jsonify(error=str(error), retryable=error.retryable), 503 if error.retryable else 500
+    # The page is anonymous: the detail (which may name the database server) is logged.
+    log.error("simulator: storage error: %s", error)
+    if error.retryable:
+        return jsonify(error="the database is busy; try again", retryable=True), 503
+    return jsonify(error="the database could not store this; see the server log"), 500
 
 
 @bp.app_errorhandler(HTTPException)
