@@ -66,16 +66,21 @@ JSON_ENDPOINTS = ["/webhooks/telegram", "/api/visits", "/simulator/api/message"]
 
 
 class Endless(io.RawIOBase):
-    """A request body that never ends, counting what the app reads of it."""
+    """A huge request body, counting what the app reads of it.
 
-    def __init__(self) -> None:
+    It ends after ``cap`` bytes (a little over the limit), so that an app without the
+    limit fails the test instead of reading until the machine runs out of memory.
+    """
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
         self.read_bytes = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        size = len(buffer)
+        size = min(len(buffer), self.cap - self.read_bytes)
         buffer[:size] = b" " * size
         self.read_bytes += size
         return size
@@ -93,10 +98,10 @@ LIMITS = [
 
 
 def post_endless(
-    client: FlaskClient, path: str, token: str, declared: int | None
+    client: FlaskClient, path: str, token: str, limit: int, declared: int | None
 ) -> tuple[Any, Endless]:
-    """POST a never-ending body; ``declared`` None sends it chunked (no Content-Length)."""
-    body = Endless()
+    """POST a body larger than ``limit``; ``declared`` None sends it chunked."""
+    body = Endless(cap=limit + 1024 * 1024)
     environ = EnvironBuilder(
         path=path, method="POST", content_type="application/json", headers=headers_for(path, token)
     ).get_environ()
@@ -117,7 +122,7 @@ def post_endless(
 def test_a_body_declared_too_large_is_refused_unread(
     client: FlaskClient, token: str, path: str, limit: int
 ) -> None:
-    response, body = post_endless(client, path, token, declared=200 * 1024 * 1024)
+    response, body = post_endless(client, path, token, limit, declared=200 * 1024 * 1024)
     assert response.status_code == 413
     assert f"larger than {limit} bytes" in response.json["error"]
     assert body.read_bytes == 0
@@ -127,7 +132,7 @@ def test_a_body_declared_too_large_is_refused_unread(
 def test_a_chunked_body_is_cut_off_at_the_limit(
     client: FlaskClient, token: str, path: str, limit: int
 ) -> None:
-    response, body = post_endless(client, path, token, declared=None)
+    response, body = post_endless(client, path, token, limit, declared=None)
     assert response.status_code == 413
     assert f"larger than {limit} bytes" in response.json["error"]
     assert body.read_bytes <= limit + 64 * 1024  # the limit plus one read buffer
