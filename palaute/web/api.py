@@ -31,7 +31,7 @@ from palaute.web.json_body import read_json
 from storage import followups
 from storage.contacts import ContactStore
 from storage.db import read_only, transaction
-from storage.errors import StorageError
+from storage.errors import SchemaNotReadyError, StorageError
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 log = logging.getLogger(__name__)
@@ -122,4 +122,6 @@ def _unavailable(error: StorageError) -> Any:
     log.error("/api/visits: storage error, nothing stored: %s", error)
     if error.retryable:
         return _problem(503, "busy, nothing was stored; try again", **{"Retry-After": "5"})
+    if isinstance(error, SchemaNotReadyError):  # names only a table: says what to run
+        return _problem(500, f"storage error, nothing was stored: {error}")
     return _problem(500, "storage error, nothing was stored; the operators have the detail")

@@ -23,7 +23,7 @@ from bot.flow import Flow
 from channels import simulator as channel
 from palaute.web import now, services
 from palaute.web.json_body import read_json
-from storage.errors import StorageError
+from storage.errors import SchemaNotReadyError, StorageError
 from storage.shapes import Direction
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
@@ -234,6 +234,8 @@ def _storage_error(error: StorageError) -> tuple[Any, int]:
     log.error("simulator: storage error: %s", error)
     if error.retryable:
         return jsonify(error="the database is busy; try again", retryable=True), 503
+    if isinstance(error, SchemaNotReadyError):  # names only a table: says what to run
+        return jsonify(error=str(error), retryable=False), 500
     return jsonify(error="the database could not store this; see the server log"), 500
 
 
