@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -17,8 +19,12 @@ NUMBER = "+358401234567"
 log = logging.getLogger(__name__)
 
 
-def refuse_new_contacts(engine: Engine) -> None:
-    """Make every new contact fail as a constraint would, in each dialect's own way."""
+@contextmanager
+def new_contacts_refused(engine: Engine) -> Iterator[None]:
+    """Make every new contact fail as a constraint would, in each dialect's own way.
+
+    Undone afterwards: the PostgreSQL test database is shared (emptied between tests).
+    """
     with engine.begin() as connection:
         if engine.dialect.name == "sqlite":
             connection.execute(
@@ -34,14 +40,25 @@ def refuse_new_contacts(engine: Engine) -> None:
                     "CHECK (length(address) < 5) NOT VALID"
                 )
             )
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            if engine.dialect.name == "sqlite":
+                connection.execute(sa.text("DROP TRIGGER refuse"))
+            else:
+                connection.execute(sa.text("ALTER TABLE contacts DROP CONSTRAINT refuse"))
 
 
 def test_a_failed_write_logs_no_phone_number(
     engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    refuse_new_contacts(engine)
     caplog.set_level(logging.DEBUG)
-    with pytest.raises(StorageError) as raised, transaction(engine) as session:
+    with (
+        new_contacts_refused(engine),
+        pytest.raises(StorageError) as raised,
+        transaction(engine) as session,
+    ):
         ContactStore(SECRET).find_or_create(session, "sms", NUMBER, NOW)
     log.error("storing the contact failed: %s", raised.value, exc_info=raised.value)
     assert "contacts" in caplog.text  # the log says what failed ...
