@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bot.clean import clean_text
 from bot.messages import Inbound, InboundKind, Outgoing
 
 CHANNEL = "simulator"
@@ -55,6 +56,7 @@ def parse_inbound(payload: Mapping[str, Any] | None, session: str) -> Inbound:
     text = payload.get("text", "")
     if not isinstance(text, str):
         raise SimulatorPayloadError("text", "must be a string")
+    text = clean_text(text)  # no NULs or control characters (bot.clean)
     if len(text) > MAX_TEXT_LENGTH:
         raise SimulatorPayloadError("text", f"is longer than {MAX_TEXT_LENGTH} characters")
     kind_value = payload.get("kind", "text")

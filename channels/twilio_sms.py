@@ -3,7 +3,7 @@
 Nothing here knows about Flask or the database. The web layer hands in the request's
 URL parts, headers and form fields; the outbox worker hands in a number and a text.
 
-* ``public_url`` rebuilds the URL Twilio called (the one it signed) behind a proxy.
+* ``public_url`` gives the URL Twilio called (the one it signed).
 * ``verify_signature`` checks ``X-Twilio-Signature`` with the SDK's ``RequestValidator``.
 * ``parse_inbound`` turns the inbound form into ``bot.messages.Inbound`` (or rejects it).
 * ``parse_status`` turns a status callback into a ``StatusUpdate``.
@@ -20,14 +20,12 @@ import hmac
 import json
 import logging
 import os
-import re
 import threading
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
@@ -40,6 +38,7 @@ from twilio.http.response import Response
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.rest import Client
 
+from bot.clean import clean_text
 from bot.messages import Inbound, InboundKind, Outgoing
 
 log = logging.getLogger(__name__)
@@ -57,22 +56,10 @@ MAX_OUTBOUND_CHARS = 1600
 # Twilio's OptOutType values (Advanced Opt-Out), passed to the core as Inbound.provider_keyword.
 OPT_OUT_TYPES = frozenset({"STOP", "START", "HELP"})
 
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
 
 # --------------------------------------------------------------------------------------
 # Public URL and signatures
 # --------------------------------------------------------------------------------------
-
-
-class HeaderLookup(Protocol):
-    """Anything with ``get(name)``: a dict, Werkzeug's ``Headers``..."""
-
-    def get(self, key: str, /) -> str | None: ...
-
-
-def _first(value: str | None) -> str:
-    return (value or "").split(",")[0].strip()
 
 
 def public_url(
@@ -81,15 +68,16 @@ def public_url(
     host: str,
     path: str,
     query_string: str = "",
-    headers: HeaderLookup | None = None,
     public_base_url: str | None = None,
-    trust_forwarded_headers: bool = False,
 ) -> str:
     """The URL Twilio called, which is what it signed.
 
-    ``path`` is the request path as received (with any script root), ``query_string`` the
-    raw query without ``?``. ``PUBLIC_BASE_URL`` wins over forwarded headers; forwarded
-    headers are used only when trusted; otherwise the URL the server saw is used.
+    ``scheme``, ``host`` and ``path`` are the request's as the web layer sees them: behind
+    a trusted proxy (``TRUST_FORWARDED_HEADERS``) Werkzeug's ProxyFix has already applied
+    the proxy's own ``X-Forwarded-*`` values (the last hop, which the proxy appended; a
+    client's spoofed values come first and are ignored). Nothing here reads headers: one
+    source of truth. ``path`` is the request path as received (with any script root),
+    ``query_string`` the raw query without ``?``. ``PUBLIC_BASE_URL`` wins over both.
     """
     query = f"?{query_string}" if query_string else ""
     if public_base_url:
@@ -97,21 +85,6 @@ def public_url(
         prefix = base.path.rstrip("/")
         full_path = path if prefix and path.startswith(prefix + "/") else prefix + path
         return urlunsplit((base.scheme, base.netloc, full_path, "", "")) + query
-    if trust_forwarded_headers and headers is not None:
-        proto = _first(headers.get("X-Forwarded-Proto")) or scheme
-        fwd_host = _first(headers.get("X-Forwarded-Host")) or host
-        port = _first(headers.get("X-Forwarded-Port"))
-        default_port = "443" if proto == "https" else "80"
-        netloc_host, _, netloc_port = fwd_host.rpartition(":")
-        if not netloc_host or "]" in netloc_port:  # no port in the host (or bare IPv6)
-            netloc_host, netloc_port = fwd_host, ""
-        if port and not netloc_port:
-            netloc_port = port
-        netloc = netloc_host
-        if netloc_port not in ("", default_port):
-            netloc = f"{netloc_host}:{netloc_port}"
-        prefix = _first(headers.get("X-Forwarded-Prefix")).rstrip("/")
-        return f"{proto}://{netloc}{prefix}{path}{query}"
     return f"{scheme}://{host}{path}{query}"
 
 
@@ -168,13 +141,6 @@ class InvalidWebhook(ValueError):
     def __init__(self, reason: RejectReason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-def clean_text(text: str) -> str:
-    """Text safe to store and to put into XML: NFC, no NULs/control characters, valid UTF-8."""
-    text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> '?'
-    text = unicodedata.normalize("NFC", text)
-    return _XML_INVALID.sub("", text)
 
 
 def _get(form: Mapping[str, Any], name: str) -> str:

@@ -23,10 +23,12 @@ from flask import Flask, Request, Response, current_app, redirect, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from palaute.clock_time import utcnow
-from palaute.config import Settings
+from palaute.config import Settings, require_production_ready
 from palaute.services import build_services
-from palaute.web import EXTENSION_KEY, dashboard
+from palaute.web import EXTENSION_KEY, dashboard, guards
 from palaute.web.limits import init_limiter
+
+log = logging.getLogger(__name__)
 
 
 def load_settings(test_config: Mapping[str, Any] | None) -> Settings:
@@ -57,6 +59,13 @@ class CookieOnDemandSessions(SecureCookieSessionInterface):
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     settings = load_settings(test_config)
     logging.basicConfig(level=settings.log_level.upper())
+    require_production_ready(settings)  # PALAUTE_ENV=production: no default secrets
+    if settings.production and not settings.public_base_url:
+        log.warning(
+            "PUBLIC_BASE_URL is not set: Twilio signatures are checked against the URL as "
+            "this server sees it (after TRUST_FORWARDED_HEADERS), and sent SMS carry no "
+            "status callback. Set it to the public https:// address Twilio calls."
+        )
 
     app = Flask(__name__)
     app.session_interface = CookieOnDemandSessions()
@@ -75,6 +84,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # x_for: rate limits see the client's address, not the proxy's.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
 
+    guards.install(app, settings)
     services = build_services(settings)
     app.extensions[EXTENSION_KEY] = services
     init_limiter(app, settings)

@@ -26,6 +26,7 @@ and body are documented with examples in docs/visits.md.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -33,12 +34,14 @@ from flask import Blueprint, Response, jsonify, request
 from palaute.api_tokens import hash_token
 from palaute.visits import Intake, RowError, apply_stored, row_result, store_visits, summarise
 from palaute.web import now, openapi, services
+from palaute.web.json_body import read_json
 from storage import followups
 from storage.contacts import ContactStore
 from storage.db import read_only, transaction
-from storage.errors import StorageError
+from storage.errors import SchemaNotReadyError, StorageError
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+log = logging.getLogger(__name__)
 
 MAX_BATCH = openapi.MAX_BATCH
 
@@ -76,7 +79,9 @@ def post_visits() -> Any:
             **{"WWW-Authenticate": 'Bearer realm="palaute", error="invalid_token"'},
         )
 
-    body = request.get_json(silent=True)
+    if not request.is_json:
+        return _problem(400, 'the body must be JSON: one visit, a list, or {"visits": [...]}')
+    body = read_json()
     if body is None:
         return _problem(400, 'the body must be JSON: one visit, a list, or {"visits": [...]}')
     named: list[tuple[str, Any]] = []  # (where, the source it names)
@@ -143,8 +148,10 @@ def _other_source(named: Any, own: str) -> bool:
 
 
 def _unavailable(error: StorageError) -> Any:
+    # The detail may name the database server; it goes to the log, not to the caller.
+    log.error("/api/visits: storage error, nothing stored: %s", error)
     if error.retryable:
-        return _problem(
-            503, f"busy, nothing was stored; try again: {error}", **{"Retry-After": "5"}
-        )
-    return _problem(500, f"storage error, nothing was stored: {error}")
+        return _problem(503, "busy, nothing was stored; try again", **{"Retry-After": "5"})
+    if isinstance(error, SchemaNotReadyError):  # names only a table: says what to run
+        return _problem(500, f"storage error, nothing was stored: {error}")
+    return _problem(500, "storage error, nothing was stored; the operators have the detail")

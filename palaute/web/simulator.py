@@ -21,23 +21,26 @@ Flask-Limiter, counted in each web process's memory).
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 from typing import Any
 
 from flask import Blueprint, Flask, jsonify, render_template, request, session, url_for
 from flask_limiter import RateLimitExceeded
-from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.exceptions import HTTPException
 
 from bot.flow import Flow
 from channels import simulator as channel
 from palaute.config import Settings
 from palaute.web import now, services
+from palaute.web.json_body import read_json
 from palaute.web.limits import limit_view
-from storage.errors import StorageError
+from storage.errors import SchemaNotReadyError, StorageError
 from storage.shapes import Direction
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
+log = logging.getLogger(__name__)
 
 CONTACT_KEY = "simulator_contact"  # in the Flask session
 _CONTACT_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # what token_urlsafe(32) gives
@@ -254,7 +257,13 @@ def _rate_limited(error: RateLimitExceeded) -> Any:
 
 @bp.errorhandler(StorageError)
 def _storage_error(error: StorageError) -> tuple[Any, int]:
-    return jsonify(error=str(error), retryable=error.retryable), 503 if error.retryable else 500
+    # The page is anonymous: the detail (which may name the database server) is logged.
+    log.error("simulator: storage error: %s", error)
+    if error.retryable:
+        return jsonify(error="the database is busy; try again", retryable=True), 503
+    if isinstance(error, SchemaNotReadyError):  # names only a table: says what to run
+        return jsonify(error=str(error), retryable=False), 500
+    return jsonify(error="the database could not store this; see the server log"), 500
 
 
 @bp.app_errorhandler(HTTPException)
@@ -304,12 +313,7 @@ def api_flows() -> Any:
 def _json_body() -> dict[str, Any]:
     if not request.is_json:
         raise ApiError(415, "send the request as JSON (Content-Type: application/json)")
-    try:
-        body = request.get_json()
-    except BadRequest as error:
-        raise ApiError(400, "the request body is not valid JSON") from error
-    if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object")
+    body: dict[str, Any] = read_json(want_object=True)
     return body
 
 

@@ -44,6 +44,7 @@ from bot.run import RunState
 from channels import telegram as channel
 from palaute.conversations import HandleResult
 from palaute.web import now, services, unstored
+from palaute.web.json_body import read_json
 from storage import telegram as telegram_store
 from storage.db import transaction
 from storage.errors import StorageError
@@ -82,7 +83,7 @@ def telegram_webhook() -> Any:
         return _refuse(403, "forbidden")
 
     try:
-        parsed = channel.parse_update(request.get_json(force=True, silent=True))
+        parsed = channel.parse_update(read_json(want_object=True))
     except channel.TelegramUpdateError as error:
         log.warning("Telegram update rejected: %s", error)
         return _refuse(400, str(error))

@@ -4,9 +4,9 @@
     POST /webhooks/twilio/status   a status callback for a message we sent
 
 Both check ``X-Twilio-Signature`` over the public URL Twilio called (``PUBLIC_BASE_URL``,
-or trusted ``X-Forwarded-*`` headers, else the URL as seen). A missing or wrong signature
-gets 403 and changes nothing. ``TWILIO_SKIP_SIGNATURE_CHECK=true`` switches the check off
-for development only, and a warning is logged when the app starts.
+else the URL as the app sees it, which behind a trusted proxy is ProxyFix's result). A
+missing or wrong signature gets 403 and changes nothing. ``TWILIO_SKIP_SIGNATURE_CHECK=true``
+switches the check off for development only, and a warning is logged when the app starts.
 
 A redelivered MessageSid gets the same TwiML again and nothing is stored twice
 (``ConversationService.handle`` dedupes on it). The first reply travels in the TwiML
@@ -68,14 +68,12 @@ def _signed() -> bool:
     settings = services().settings
     if settings.twilio_skip_signature_check:
         return True
-    url = channel.public_url(
+    url = channel.public_url(  # scheme and host after ProxyFix (TRUST_FORWARDED_HEADERS)
         scheme=request.scheme,
         host=request.host,
         path=request.script_root + request.path,
         query_string=request.query_string.decode("latin-1"),
-        headers=request.headers,
         public_base_url=settings.public_base_url,
-        trust_forwarded_headers=settings.trust_forwarded_headers,
     )
     ok = channel.verify_signature(
         settings.twilio_auth_token,

@@ -325,3 +325,72 @@ def test_a_token_made_with_source_stores_its_visits_under_it(
     assert "Kaarina\tapotti-prod\tapotti\t" in listed.stdout
     blank = CliRunner(env=env).invoke(main, ["api-token", "create", "x", "--source", " "])
     assert blank.exit_code == 2 and "give a source name" in blank.output
+
+
+HOSTILE_ROWS = [
+    ("a folder, not a zone", {"timezone": "Europe"}, "timezone", "unknown time zone 'Europe'"),
+    ("an overlong zone", {"timezone": "x" * 5000}, "timezone", "unknown time zone"),
+    ("a zone outside the database", {"timezone": "../../etc/passwd"}, "timezone", "unknown"),
+    (
+        "a follow-up after the year 9999",
+        {"visit_at": "9999-12-31T23:59:59+14:00"},
+        "visit_at",
+        "too far in the future",
+    ),
+    (
+        "an instant before the year 1",
+        {"visit_at": "0001-01-01T00:00:00+14:00"},
+        "visit_at",
+        "out of range",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "message"),
+    [row[1:] for row in HOSTILE_ROWS],
+    ids=[row[0] for row in HOSTILE_ROWS],
+)
+def test_hostile_row_is_a_row_error_and_the_rest_is_kept(
+    client: FlaskClient, db: Engine, extra: dict[str, str], field: str, message: str
+) -> None:
+    token = make_token(db)
+    response = post(client, token, [{**VISIT, **extra}, {**VISIT, "external_id": "A-1002"}])
+    assert response.status_code == 207, response.get_data(as_text=True)
+    bad, good = response.json["results"]
+    assert bad["status"] == "error"
+    [error] = bad["errors"]
+    assert error["field"] == field and message in error["message"]
+    assert good["status"] == "scheduled"
+    assert [row["external_id"] for row in followup_rows(db)] == ["A-1002"]
+
+
+def test_hostile_rows_alone_get_422(client: FlaskClient, db: Engine) -> None:
+    token = make_token(db)
+    rows = [
+        {**VISIT, "external_id": f"X-{i}", **extra}
+        for i, (_, extra, _, _) in enumerate(HOSTILE_ROWS)
+    ]
+    response = post(client, token, rows)
+    assert response.status_code == 422
+    assert response.json["summary"] == {"error": len(HOSTILE_ROWS)}
+
+
+def test_control_characters_are_cleaned_and_the_batch_is_stored(
+    client: FlaskClient, db: Engine
+) -> None:
+    token = make_token(db)
+    dirty = {
+        **VISIT,
+        "external_id": "A-\x00 1003",
+        "service_point": "kallio\x1b",
+        "source": "h\x00is",
+    }
+    response = post(client, token, {"visits": [dirty, {**VISIT, "external_id": "A-1004"}]})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert [r["status"] for r in response.json["results"]] == ["scheduled", "scheduled"]
+    stored = followup_rows(db)
+    assert [(row["external_id"], row["source"]) for row in stored] == [
+        ("A- 1003", "his"),
+        ("A-1004", "his"),
+    ]

@@ -133,6 +133,20 @@ def test_plain_utf8_with_scandinavian_letters(
     assert row["due_at"] == datetime(2026, 6, 2, 8, 5, tzinfo=UTC)  # 11:05 local
 
 
+def test_control_characters_in_a_row_are_cleaned_and_the_file_is_stored(
+    env: dict[str, str], db: Engine, tmp_path: Path
+) -> None:
+    text = (
+        "Varausnumero;Käyntiaika;Puhelin;Yksikkö\n"
+        "V-\x001;2.6.2026 klo 9.05;0401112233;Kirjasto\x07\n"
+        "V-2;2.6.2026 klo 9.35;0401112234;Kirjasto\n"
+    )
+    result = run(env, str(write(tmp_path, "varaukset.csv", text, "utf-8")))
+    assert result.exit_code == 0, result.output
+    assert "2 scheduled" in result.stdout
+    assert [row["external_id"] for row in followup_rows(db)] == ["V-1", "V-2"]
+
+
 def test_dry_run_stores_nothing(env: dict[str, str], db: Engine, tmp_path: Path) -> None:
     path = write(tmp_path, "kaynnit.csv", PATIENT_EXPORT, "cp1252")
     result = run(env, str(path), "--column", "phone=Asiakkaan matkapuhelin", "--dry-run")
