@@ -62,6 +62,17 @@ def _time(*, nullable: bool = False) -> Any:
     return Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=nullable))
 
 
+def _flag() -> Any:
+    return Field(
+        default=False,
+        sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()),
+    )
+
+
+def _channel() -> Any:
+    return Field(sa_column=sa.Column(sa.String(32), nullable=False, server_default=""))
+
+
 def _fk(target: str, *, nullable: bool = False, ondelete: str = "CASCADE") -> Any:
     return Field(
         default=None,
@@ -85,6 +96,8 @@ class ContactRow(SQLModel, table=True):
         sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()),
     )
     opted_out_at: datetime | None = _time(nullable=True)
+    # Staff trying flows out (simulator, `palaute chat`): left out of results (0007).
+    is_test: bool = _flag()
     unreachable_reason: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
     unreachable_at: datetime | None = _time(nullable=True)
     created_at: datetime = _time()
@@ -156,6 +169,8 @@ class FlowRunRow(SQLModel, table=True):
     status: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
     language: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
     service_point: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
+    channel: str = _channel()  # the contact's, copied for reports (0007)
+    is_test: bool = _flag()
     state: dict[str, Any] = Field(sa_column=sa.Column(JSONType, nullable=False))
     started_at: datetime = _time()
     updated_at: datetime = _time()
@@ -168,6 +183,8 @@ class AnswerRow(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("run_id", "step_id", name="uq_answers_run_step"),
         sa.Index("ix_answers_flow_answered", "flow_id", "answered_at"),
+        # Reports: a step's counts, trends over a time range, comment pages (0007).
+        sa.Index("ix_answers_flow_step_answered", "flow_id", "step_id", "answered_at"),
         sa.Index("ix_answers_contact", "contact_id"),
     )
 
@@ -188,6 +205,8 @@ class AnswerRow(SQLModel, table=True):
     raw_text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     language: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
     service_point: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
+    channel: str = _channel()  # the run's, copied for reports (0007)
+    is_test: bool = _flag()
     answered_at: datetime = _time()
     skipped: bool = Field(
         default=False,
