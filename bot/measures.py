@@ -32,7 +32,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.flow import ScaleStyle, Step, StepKind
+from bot.flow import Flow, ScaleStyle, Step, StepKind
+from bot.texts import system_text
 
 SMALL = 5  # counts 1..SMALL-1 are hidden
 Z95 = 1.959963984540054  # standard normal quantile at 0.975
@@ -497,3 +498,27 @@ def _public_cell(cell: Cell, hidden: set[str], responses: int, answered: int) ->
     base = responses if cell.kind is CellKind.SKIPPED else answered
     share = wilson(count, base) if base > 0 else None
     return Cell(cell.key, cell.value, cell.kind, count, share, False)
+
+
+def main_step(flow: Flow) -> Step | None:
+    """The step a flow's results lead with (trends, comment scores): the first step with
+    a measure, else the first step whose answers score."""
+    for step in flow.steps:
+        if measure_of(step) is not None:
+            return step
+    for step in flow.steps:
+        if scores_of(step) is not None:
+            return step
+    return None
+
+
+def answer_label(flow: Flow, step: Step, value: Value, language: str) -> str:
+    """A stored answer as staff read it in ``language``: the option's label, "Yes"/"No",
+    or the value itself (numbers, values an older flow version defined)."""
+    if step.kind is StepKind.CHOICE:
+        for option in step.options:
+            if option.id == value:
+                return flow.text(option.label, language)
+    if step.kind is StepKind.YES_NO and value in ("yes", "no"):
+        return system_text(str(value), language)
+    return str(value)
