@@ -11,6 +11,7 @@ from palaute.commands.flows import flows
 from palaute.commands.lang import lang
 from palaute.commands.outbox import outbox
 from palaute.commands.qr import qr
+from palaute.commands.results import results
 from palaute.commands.serve import serve
 from palaute.commands.telegram import telegram
 from palaute.commands.visits import api_token, visits
@@ -33,3 +34,4 @@ main.add_command(visits)
 main.add_command(api_token)
 main.add_command(clock)
 main.add_command(outbox)
+main.add_command(results)

@@ -27,8 +27,8 @@ from typing import IO, Any
 import xlsxwriter
 
 from bot.flow import StepKind
-from bot.measures import Cell, StepResult
-from service.reports import ExportRow, FlowSummary, ResultsFilter, ResultsService
+from bot.measures import Cell, Figure, Measure, Proportion, StepResult
+from service.reports import ExportRow, FlowSummary, ResultsFilter, ResultsService, StepSummary
 
 TEXTS: dict[str, dict[str, str]] = {
     "response": {"fi": "Vastaus", "sv": "Svar", "en": "Response"},
@@ -263,3 +263,105 @@ def _write_summary(sheet: Any, rows: Iterator[list[Any]], bold: Any, share: Any)
                 sheet.write_number(index, column, value, share)
             else:
                 sheet.write(index, column, value, bold if index == 0 else None)
+
+
+# --- JSON (``palaute results summary --json``; shape documented in docs/results.md) -------
+
+
+def _proportion_json(p: Proportion) -> dict[str, Any]:
+    return {
+        "count": p.numerator,
+        "base": p.denominator,
+        "percent": round(p.percent, 2),
+        "low": round(100 * p.low, 2),
+        "high": round(100 * p.high, 2),
+    }
+
+
+def _figure_json(figure: Figure) -> dict[str, Any]:
+    return {"suppressed": True} if figure.suppressed else {"count": figure.value}
+
+
+def _step_json(step: StepSummary) -> dict[str, Any]:
+    result = step.result
+    cells = []
+    for cell in result.distribution:
+        item: dict[str, Any] = {
+            "value": cell.value,
+            "label": step.labels.get(cell.key),
+            "kind": cell.kind.value,
+        }
+        if cell.suppressed:
+            item["suppressed"] = True
+        else:
+            item["count"] = cell.count
+            if cell.share is not None:
+                share = _proportion_json(cell.share)
+                item.update(percent=share["percent"], low=share["low"], high=share["high"])
+        cells.append(item)
+    data: dict[str, Any] = {
+        "id": step.step_id,
+        "kind": step.kind.value,
+        "question": step.title,
+        "measure": result.measure.value if result.measure else None,
+        "responses": _figure_json(result.responses),
+        "answered": _figure_json(result.answered),
+        "distribution": cells,
+    }
+    measure = result.measure
+    hidden = set(result.suppressed)
+    if measure in (Measure.CSAT, Measure.SMILEY, Measure.FFT):
+        if result.positive is not None:
+            data["positive"] = _proportion_json(result.positive)
+        elif "positive" in hidden:
+            data["positive"] = {"suppressed": True}
+    if measure is Measure.FFT:
+        if result.negative is not None:
+            data["negative"] = _proportion_json(result.negative)
+        elif "negative" in hidden:
+            data["negative"] = {"suppressed": True}
+    if result.nps is not None:
+        nps = result.nps
+        data["nps"] = {
+            "score": round(nps.score, 2),
+            "low": round(nps.low, 2),
+            "high": round(nps.high, 2),
+            "promoters": _proportion_json(nps.promoters),
+            "detractors": _proportion_json(nps.detractors),
+        }
+    elif "nps" in hidden:
+        data["nps"] = {"suppressed": True}
+    if result.mean is not None:
+        mean = result.mean
+        data["mean"] = {
+            "n": mean.n,
+            "mean": round(mean.mean, 4),
+            "low": None if mean.low is None else round(mean.low, 4),
+            "high": None if mean.high is None else round(mean.high, 4),
+        }
+    elif "mean" in hidden:
+        data["mean"] = {"suppressed": True}
+    return data
+
+
+def summary_json(summary: FlowSummary) -> dict[str, Any]:
+    """The summary as one JSON object (docs/results.md describes every field)."""
+    f = summary.filters
+    return {
+        "flow": summary.flow_id,
+        "title": summary.title,
+        "filters": {
+            "point": f.point,
+            "channel": f.channel,
+            "language": f.language,
+            "from": f.date_from.isoformat() if f.date_from else None,
+            "to": f.date_to.isoformat() if f.date_to else None,
+            "include_test": f.include_test,
+        },
+        "runs": {
+            "started": _figure_json(summary.runs_started),
+            "completed": _figure_json(summary.runs_completed),
+        },
+        "main_step": summary.main_step,
+        "steps": [_step_json(step) for step in summary.steps],
+    }
