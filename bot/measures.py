@@ -27,6 +27,7 @@ responses are 1-4, everything but the fact that there were fewer than 5 is hidde
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -215,20 +216,24 @@ def t_cdf(t: float, df: int) -> float:
     return 1 - tail if t > 0 else tail
 
 
+def t_pdf(t: float, df: int) -> float:
+    log_front = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    return math.exp(log_front - (df + 1) / 2 * math.log1p(t * t / df))
+
+
+@functools.lru_cache(maxsize=4096)
 def t_quantile(p: float, df: int) -> float:
-    """The ``p`` quantile of Student's t with ``df`` degrees of freedom (0.5 < p < 1)."""
+    """The ``p`` quantile of Student's t with ``df`` degrees of freedom (0.5 < p < 1):
+    Newton's method from the normal quantile (a trend computes one per period)."""
     if not 0.5 < p < 1 or df < 1:
         raise ValueError("t_quantile: need 0.5 < p < 1 and df >= 1")
-    low, high = 0.0, 1.0
-    while t_cdf(high, df) < p:
-        high *= 2
-    for _ in range(100):
-        middle = (low + high) / 2
-        if t_cdf(middle, df) < p:
-            low = middle
-        else:
-            high = middle
-    return (low + high) / 2
+    t = Z95 if p == 0.975 else 2.0
+    for _ in range(50):
+        step = (t_cdf(t, df) - p) / t_pdf(t, df)
+        t = max(t - step, t / 2)  # never past zero: the cdf is convex above the median
+        if abs(step) < 1e-12 * max(1.0, t):
+            return t
+    raise ArithmeticError(f"t_quantile({p}, {df}) did not converge")  # pragma: no cover
 
 
 # --- a step's results ---------------------------------------------------------------------
