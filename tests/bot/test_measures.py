@@ -76,6 +76,9 @@ def test_students_t_quantiles_match_the_printed_tables() -> None:
     assert t_quantile(0.975, 4) == pytest.approx(2.7764, abs=1e-4)
     assert t_quantile(0.975, 29) == pytest.approx(2.0452, abs=1e-4)
     assert t_quantile(0.975, 1000) == pytest.approx(1.9623, abs=1e-4)
+    # a million answers: the normal quantile (a bench once found the iteration stalled)
+    for df in (198_013, 1_000_000, 10_000_000):
+        assert t_quantile(0.975, df) == pytest.approx(1.959964, abs=1e-4)
 
 
 def test_csat_is_the_top_two_points_over_answered_with_skips_left_out() -> None:
