@@ -35,7 +35,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from bench.harness import database
-from bot.flow_loader import Catalogue, flow_version
+from bot.catalogue import Catalogue, flow_version
 from service.exports import write_csv, write_xlsx
 from service.reports import Period, ResultsFilter, ResultsService
 from storage.db import make_engine

@@ -52,7 +52,7 @@ def _filters[F: Callable[..., Any]](command: F) -> F:
 
 
 def _service() -> ResultsService:
-    from bot.flow_loader import Catalogue
+    from bot.catalogue import Catalogue
     from palaute.config import Settings
     from storage.db import make_engine
 

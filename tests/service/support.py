@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.flow_loader import Catalogue
+from bot.catalogue import Catalogue
 from bot.messages import Inbound
 from palaute.conversations import ConversationService
 
