@@ -236,3 +236,17 @@ def test_the_follow_up_page_with_no_visits_says_so(app: Flask) -> None:
     assert page.status_code == 200
     assert "No visits yet." in text(page)
     assert signed_in(app, ADMIN).get("/dashboard/follow-ups?from=soon").status_code == 400
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_the_pages_speak_finnish_and_mark_comments_in_their_own_language(app: Flask) -> None:
+    admin = signed_in(app, ADMIN)
+    overview = admin.get("/dashboard/", headers={"Accept-Language": "fi"})
+    assert "Tyytyväisiä (CSAT), %, nyt 53,3" in text(overview)
+    flow = text(admin.get(FLOW, headers={"Accept-Language": "fi"}))
+    assert "Kysymys 1 Miten käyntisi onnistui? Vastaa 1–5. Vastauksia 30" in flow
+    assert "Ohitettu (ei vastattu)" in flow and "alle 5" in flow
+    swedish = admin.get(FLOW + "/comments?language=sv", headers={"Accept-Language": "fi"})
+    html = swedish.get_data(as_text=True)
+    assert '<html lang="fi">' in html
+    assert '<blockquote lang="sv">Bra tidningar' in html
