@@ -213,7 +213,9 @@ def index() -> Any:
         comments: tuple[Any, ...] = ()
         if main is not None:
             trend = service.trend(flow_filter(flow, date_from=trend_from, date_to=end))
-            chart = line_chart(trend.measure, trend.points)
+            # a trend with no period shown still has the step's scale (0-100 for shares)
+            named = main.result.measure.value if main.result.measure else None
+            chart = line_chart(trend.measure or named, trend.points)
             by_point = service.breakdown(
                 flow_filter(flow, date_from=recent, date_to=end), GroupBy.POINT
             ).groups
