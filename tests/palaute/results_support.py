@@ -51,6 +51,9 @@ steps:
     type: text
     optional: true
     text: {fi: "Kerro lisää", sv: "Berätta mer", en: "Tell us more"}
+followup:
+  delay: 2h
+  window: {start: "09:00", end: "20:00", days: [mon, tue, wed, thu, fri, sat]}
 """
 
 

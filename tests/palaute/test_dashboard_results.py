@@ -24,6 +24,7 @@ from tests.palaute.dashboard_support import (
     sign_in,
     text,
 )
+from tests.palaute.followup_support import make_token
 from tests.palaute.results_support import Citizens, make_results_app
 from tests.palaute.simulator_support import Clock, close_app
 
@@ -229,6 +230,35 @@ def test_a_response_page_shows_the_whole_run(app: Flask) -> None:
     assert "Did you find what you looked for? Some" in shown
     assert '<span lang="sv">Bra tidningar' in page.get_data(as_text=True)
     assert admin.get(FLOW + "/responses/999999").status_code == 404
+
+
+def test_the_follow_up_page_counts_only_visits_at_the_users_points(app: Flask) -> None:
+    token = make_token(app.extensions["palaute"].db, organisation="Palaute", source="his")
+    visits = [
+        {
+            "external_id": f"V-{index}",
+            "visit_at": "2026-05-14T10:15:00+03:00",
+            "phone": f"040 123 45{index:02d}",
+            "service_point": point,
+            "language": "fi",
+            "flow": "library-visit",
+        }
+        for index, point in enumerate(["main-library"] * 3 + ["village-library"] * 2)
+    ]
+    posted = app.test_client().post(
+        "/api/visits", json=visits, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert posted.status_code in (200, 201, 207), posted.get_data(as_text=True)
+    admin = text(signed_in(app, ADMIN).get("/dashboard/follow-ups"))
+    assert "Library visit library-visit" in admin
+    assert (
+        "Visits 5 Surveys sent 0 0 % of visits Waiting to be sent 5 "
+        "Delivered 0 Started 0 Completed 0" in admin
+    )
+    village = text(signed_in(app, VILLAGE_ANALYST).get("/dashboard/follow-ups"))
+    assert "Visits 2 Surveys sent 0 0 % of visits" in village
+    nurse = text(signed_in(app, NURSE).get("/dashboard/follow-ups"))
+    assert "No visits yet." in nurse
 
 
 def test_the_follow_up_page_with_no_visits_says_so(app: Flask) -> None:
