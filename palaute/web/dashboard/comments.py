@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, render_template, request
+from flask_babel import gettext as _
 
 from bot.measures import answer_label, defined_values, main_step
 from palaute.web.dashboard import bp
 from palaute.web.dashboard.access import allowed_points_of, require_flow
-from palaute.web.dashboard.results import Filters, _checked, results, ui_language
+from palaute.web.dashboard.results import Filters, _checked, flow_filter, results, ui_language
 
 PAGE_SIZE = 20
 
@@ -34,7 +35,7 @@ def comments(flow_id: str) -> Any:
     )
     score = request.args.get("score", "").strip()
     if score and score not in {value for value, _label in score_choices}:
-        filters.errors["score"] = _score_error()
+        filters.errors["score"] = _("Choose one of the scores in the list.")
         score = ""
     cursor = request.args.get("cursor") or None
     service = results()
@@ -69,17 +70,9 @@ def comments(flow_id: str) -> Any:
     return html, 400 if filters.errors else 200
 
 
-def _score_error() -> str:
-    from flask_babel import gettext as _
-
-    return _("Choose one of the scores in the list.")
-
-
 @bp.get("/flows/<flow_id>/responses/<int:run_id>")
 def response(flow_id: str, run_id: int) -> Any:
     flow = require_flow(flow_id)
-    from palaute.web.dashboard.results import flow_filter
-
     language = ui_language()
     found = _checked(lambda: results().response(flow_filter(flow), run_id, language=language))
     if found is None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Response, abort, current_app, render_template, request, url_for
+from flask import Response, abort, current_app, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -167,7 +167,7 @@ def flow_filter(flow: Flow, **overrides: Any) -> ResultsFilter:
     return ResultsFilter(flow_id=flow.id, points_allowed=allowed, **overrides)
 
 
-def _checked[T](action: Any) -> Any:
+def _checked[T](action: Callable[[], T]) -> T:
     """Run a service call; a point outside the user's is 403, a bad filter 400."""
     try:
         return action()
@@ -242,7 +242,6 @@ def index() -> Any:
         recent_from=recent,
         today=end,
         measure_names=MEASURE_NAMES,
-        may_funnel=True,
     )
 
 
@@ -359,7 +358,3 @@ def _file_chunks(path: str, size: int = 64 * 1024) -> Iterator[bytes]:
 def _download_headers(flow: Flow, extension: str) -> dict[str, str]:
     name = f"{flow.id}-{today().isoformat()}.{extension}"
     return {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
-
-
-def export_url(flow: Flow, extension: str, query: dict[str, str]) -> str:
-    return url_for(f"dashboard.export_{extension}", flow_id=flow.id, **query)
