@@ -47,7 +47,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from bot.flow_loader import Catalogue
-from channels.twilio_sms import TwilioSender
+from channels.twilio.sender import TwilioSender
 from palaute.visits import Intake, Visit, store_visits
 from storage import migrate
 from storage.contacts import ContactStore

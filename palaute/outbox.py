@@ -10,7 +10,7 @@ A worker:
    unreachable -> ``skipped``), reserves the sender's next rate slots
    (``storage.sms.reserve_slots``, shared by every worker through the database) and
    writes an open send attempt per message;
-3. waits for each slot and calls Twilio (``channels.twilio_sms.TwilioSender``), on up to
+3. waits for each slot and calls Twilio (``channels.twilio.sender.TwilioSender``), on up to
    ``send_threads`` threads when slots are closer together than a request takes; a send
    whose claim would run out before it could finish is not started (queued again);
 4. records the outcomes: every ``sent`` of the wave (with its MessageSid) in one
@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Self
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from channels.twilio_sms import (
+from channels.twilio.sender import (
     CHANNEL,
     ContactEffect,
     PermanentSendError,

@@ -14,7 +14,7 @@ Each tick (``palaute clock`` or ``palaute telegram worker``):
    400 "chat not found" also mark the contact unreachable, so nothing more is tried.
 
 The sender keeps ONE asyncio loop in its own thread for its whole life (see
-``channels.telegram_sender``); it is made once per process and kept on ``Services``.
+``channels.telegram.sender``); it is made once per process and kept on ``Services``.
 A row reclaimed after a worker died mid-send is sent again: Telegram has no idempotency
 key, and a rare duplicate question is better than a lost one (it is logged).
 """
@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from channels.telegram import CHANNEL
-from channels.telegram_sender import SendError, TelegramSender
+from channels.telegram.sender import SendError, TelegramSender
+from channels.telegram.updates import CHANNEL
 from palaute.clock_time import utcnow
 from palaute.outbox import Tally
 from palaute.retry import RetryPolicy

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from channels.telegram_sender import SendError, TelegramSender
+from channels.telegram.sender import SendError, TelegramSender
 from palaute.config import Settings
 
 WEBHOOK_PATH = "/webhooks/telegram"

@@ -41,7 +41,7 @@ from flask import Blueprint, Response, jsonify, request
 from sqlmodel import Session
 
 from bot.run import RunState
-from channels import telegram as channel
+from channels.telegram import updates as channel
 from palaute.conversations import HandleResult
 from palaute.web import now, services
 from storage import telegram as telegram_store

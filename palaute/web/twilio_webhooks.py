@@ -22,7 +22,7 @@ from flask import Blueprint, Response, request
 from flask.blueprints import BlueprintSetupState
 
 from bot.language import language_for_phone
-from channels import twilio_sms as channel
+from channels.twilio import sender as channel
 from palaute.outbox import apply_contact_effect
 from palaute.web import now, services
 from storage import outbox as outbox_repo

@@ -11,7 +11,7 @@ import pytest
 
 from bot import keywords
 from bot.messages import Choice, InboundKind, Outgoing
-from channels import telegram as tg
+from channels.telegram import updates as tg
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "telegram"
 

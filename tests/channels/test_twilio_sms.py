@@ -1,4 +1,4 @@
-"""channels/twilio_sms.py over the real Twilio payload fixtures and the loopback fake API."""
+"""channels/twilio/sender.py over the real Twilio payload fixtures and the loopback fake API."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 import pytest
 
 from bot.messages import InboundKind, Outgoing, OutgoingKind
-from channels import twilio_sms as tw
+from channels.twilio import sender as tw
 from tests.fakes.twilio_api import FakeTwilioAPI, load_fixture
 
 SIGNATURES = load_fixture("signature_vectors.json")["vectors"]

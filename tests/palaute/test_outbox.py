@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from flask import Flask
 
-from channels.twilio_sms import TwilioSender, compute_signature
+from channels.twilio.sender import TwilioSender, compute_signature
 from palaute.cli import main
 from palaute.outbox import SmsOutbox
 from palaute.retry import RetryPolicy

@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 
 from bot.messages import Choice, Outgoing
-from channels.telegram_sender import (
+from channels.telegram.sender import (
     PermanentSendError,
     RateLimiter,
     RetryableSendError,

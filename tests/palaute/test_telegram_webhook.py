@@ -20,7 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
-from channels.telegram_sender import RateLimiter, TelegramSender
+from channels.telegram.sender import RateLimiter, TelegramSender
 from palaute.app import create_app
 from palaute.telegram_outbox import TelegramOutbox
 from palaute.web import EXTENSION_KEY

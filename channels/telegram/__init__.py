@@ -1,0 +1,1 @@
+"""Telegram: Bot API updates and calls <-> the core's messages."""

@@ -1,0 +1,1 @@
+"""Twilio SMS: Twilio's webhook and REST shapes <-> the core's messages."""
