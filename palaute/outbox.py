@@ -45,14 +45,14 @@ from typing import TYPE_CHECKING, Any, Self
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from channels.twilio import CHANNEL
 from channels.twilio.sender import (
-    CHANNEL,
-    ContactEffect,
     PermanentSendError,
     SendError,
     SendResult,
     TwilioSender,
 )
+from channels.twilio.status import ContactEffect
 from palaute.clock_time import utcnow
 from palaute.config import Settings
 from palaute.retry import RetryPolicy

@@ -22,7 +22,16 @@ from flask import Blueprint, Response, request
 from flask.blueprints import BlueprintSetupState
 
 from bot.language import language_for_phone
-from channels.twilio import sender as channel
+from channels.twilio import CHANNEL
+from channels.twilio.inbound import InvalidWebhook, parse_inbound
+from channels.twilio.signature import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    public_url,
+    verify_signature,
+)
+from channels.twilio.status import IgnoredStatus, StatusUpdate, parse_status
+from channels.twilio.twiml import render_twiml
 from palaute.outbox import apply_contact_effect
 from palaute.web import now, services
 from storage import outbox as outbox_repo
@@ -71,7 +80,7 @@ def _signed() -> bool:
     settings = services().settings
     if settings.twilio_skip_signature_check:
         return True
-    url = channel.public_url(
+    url = public_url(
         scheme=request.scheme,
         host=request.host,
         path=request.script_root + request.path,
@@ -80,18 +89,18 @@ def _signed() -> bool:
         public_base_url=settings.public_base_url,
         trust_forwarded_headers=settings.trust_forwarded_headers,
     )
-    ok = channel.verify_signature(
+    ok = verify_signature(
         settings.twilio_auth_token,
         url,
         request.form,
-        request.headers.get(channel.SIGNATURE_HEADER),
-        request.headers.get(channel.SIGNATURE_SETTINGS_HEADER),
+        request.headers.get(SIGNATURE_HEADER),
+        request.headers.get(SIGNATURE_SETTINGS_HEADER),
     )
     if not ok:
         log.warning(
             "refused a Twilio webhook to %s: %s signature",
             url,
-            "wrong" if request.headers.get(channel.SIGNATURE_HEADER) else "missing",
+            "wrong" if request.headers.get(SIGNATURE_HEADER) else "missing",
         )
     return ok
 
@@ -108,8 +117,8 @@ def inbound_sms() -> Response:
     if not _signed():
         return _text("Invalid Twilio signature.", 403)
     try:
-        inbound = channel.parse_inbound(request.form)
-    except channel.InvalidWebhook as error:
+        inbound = parse_inbound(request.form)
+    except InvalidWebhook as error:
         log.warning("Twilio inbound webhook rejected: %s", error)
         return _text(f"Not a Twilio message: {error}", 400)
     try:
@@ -118,11 +127,11 @@ def inbound_sms() -> Response:
         if error.retryable:
             return _unavailable(error)
         log.exception("Twilio inbound %s: storage failed", inbound.provider_id)
-        return _twiml(channel.render_twiml([_sorry(inbound.address)]))
+        return _twiml(render_twiml([_sorry(inbound.address)]))
     except Exception:  # a bug must not leave the citizen without any answer
         log.exception("Twilio inbound %s could not be handled", inbound.provider_id)
-        return _twiml(channel.render_twiml([_sorry(inbound.address)]))
-    return _twiml(channel.render_twiml(result.replies))
+        return _twiml(render_twiml([_sorry(inbound.address)]))
+    return _twiml(render_twiml(result.replies))
 
 
 def _sorry(address: str) -> str:
@@ -135,10 +144,10 @@ def status_callback() -> Response:
     if not _signed():
         return _text("Invalid Twilio signature.", 403)
     try:
-        update = channel.parse_status(request.form)
-    except channel.InvalidWebhook as error:
+        update = parse_status(request.form)
+    except InvalidWebhook as error:
         return _text(f"Not a Twilio status callback: {error}", 400)
-    except channel.IgnoredStatus as error:
+    except IgnoredStatus as error:
         log.info("Twilio status callback ignored: %s", error)
         return _text("ignored", 200)
     message_id = _message_id(request.args.get("m"))
@@ -155,23 +164,21 @@ def _message_id(raw: str | None) -> int | None:
     return int(raw) if raw and raw.isdigit() else None
 
 
-def apply_status(update: channel.StatusUpdate, message_id: int | None) -> str:
+def apply_status(update: StatusUpdate, message_id: int | None) -> str:
     """Record a status callback; returns what happened (updated/stale/unknown/attached)."""
     container = services()
     at = now()
     error_code = str(update.error_code) if update.error_code is not None else None
     with transaction(container.db) as session:
         result = outbox_repo.update_status_by_provider_id(
-            session, channel.CHANNEL, update.sid, MessageStatus(update.status), error_code, now=at
+            session, CHANNEL, update.sid, MessageStatus(update.status), error_code, now=at
         )
         outcome: Any = result.value
         # The sender died before recording the sid: the callback URL names the message.
         if (
             result is outbox_repo.StatusUpdate.UNKNOWN
             and message_id is not None
-            and sms_repo.attach_provider_id(
-                session, message_id, channel.CHANNEL, update.sid, now=at
-            )
+            and sms_repo.attach_provider_id(session, message_id, CHANNEL, update.sid, now=at)
         ):
             log.warning(
                 "message %s: MessageSid %s attached from a status callback (its send "
@@ -181,7 +188,7 @@ def apply_status(update: channel.StatusUpdate, message_id: int | None) -> str:
             )
             outbox_repo.update_status_by_provider_id(
                 session,
-                channel.CHANNEL,
+                CHANNEL,
                 update.sid,
                 MessageStatus(update.status),
                 error_code,
@@ -193,7 +200,7 @@ def apply_status(update: channel.StatusUpdate, message_id: int | None) -> str:
             return "unknown"
         effect = update.contact_effect
         if effect is not None:
-            contact_id = sms_repo.contact_of_sent(session, channel.CHANNEL, update.sid)
+            contact_id = sms_repo.contact_of_sent(session, CHANNEL, update.sid)
             if contact_id is not None:
                 apply_contact_effect(
                     container.conversations.contacts,

@@ -13,7 +13,7 @@ from xml.etree import ElementTree
 from flask import Flask
 from flask.testing import FlaskClient
 
-from channels.twilio.sender import compute_signature
+from channels.twilio.signature import compute_signature
 from palaute.app import create_app
 from palaute.outbox import SmsOutbox, build_sms_outbox
 from palaute.retry import RetryPolicy

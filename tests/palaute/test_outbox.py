@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from flask import Flask
 
-from channels.twilio.sender import TwilioSender, compute_signature
+from channels.twilio.sender import TwilioSender
+from channels.twilio.signature import compute_signature
 from palaute.cli import main
 from palaute.outbox import SmsOutbox
 from palaute.retry import RetryPolicy
