@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
+from channels.telegram import CHANNEL
 from channels.telegram.sender import SendError, TelegramSender
-from channels.telegram.updates import CHANNEL
 from palaute.clock_time import utcnow
 from palaute.outbox import Tally
 from palaute.retry import RetryPolicy

@@ -48,7 +48,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 
 from bot.messages import Outgoing
-from channels.telegram.updates import send_message_params
+from channels.telegram.keyboards import send_message_params
 
 T = TypeVar("T")
 

@@ -28,7 +28,7 @@ import segno
 from bot.flow import Flow
 from bot.flow_loader import Catalogue
 from bot.flow_problems import FlowError
-from channels.telegram.updates import deep_link
+from channels.telegram.keyboards import deep_link
 from palaute.config import Settings
 
 

@@ -7,7 +7,7 @@ Register the webhook with ``palaute telegram set-webhook`` (it sets the secret t
    (constant-time comparison); otherwise 403 and nothing is read or recorded. With no
    secret configured every update is refused: an open webhook would let anyone post
    answers in any chat's name;
-2. is parsed by ``channels.telegram.parse_update``. Ignored updates (groups, channel
+2. is parsed by ``channels.telegram.updates.parse_update``. Ignored updates (groups, channel
    posts, edits, other update types) get an empty 200 so Telegram does not resend them;
 3. ``my_chat_member`` "kicked" marks the contact unreachable (the worker stops sending);
    starting the bot again clears it;
@@ -41,7 +41,7 @@ from flask import Blueprint, Response, jsonify, request
 from sqlmodel import Session
 
 from bot.run import RunState
-from channels.telegram import updates as channel
+from channels.telegram import CHANNEL, keyboards, updates
 from palaute.conversations import HandleResult
 from palaute.web import now, services
 from storage import telegram as telegram_store
@@ -82,17 +82,17 @@ def telegram_webhook() -> Any:
         return _refuse(403, "forbidden")
 
     try:
-        parsed = channel.parse_update(request.get_json(force=True, silent=True))
-    except channel.TelegramUpdateError as error:
+        parsed = updates.parse_update(request.get_json(force=True, silent=True))
+    except updates.TelegramUpdateError as error:
         log.warning("Telegram update rejected: %s", error)
         return _refuse(400, str(error))
 
     when = now()
     try:
-        if parsed.outcome is channel.UpdateOutcome.IGNORED:
+        if parsed.outcome is updates.UpdateOutcome.IGNORED:
             log.info("Telegram update %s ignored: %s", parsed.update_id, parsed.reason)
             return _empty()
-        if parsed.outcome in (channel.UpdateOutcome.BLOCKED, channel.UpdateOutcome.UNBLOCKED):
+        if parsed.outcome in (updates.UpdateOutcome.BLOCKED, updates.UpdateOutcome.UNBLOCKED):
             _reachability(parsed, when)
             return _empty()
         return _conversation(parsed, when)
@@ -102,22 +102,22 @@ def telegram_webhook() -> Any:
         return _refuse(503 if error.retryable else 500, "try again later")
 
 
-def _reachability(parsed: channel.ParsedUpdate, when: datetime) -> None:
+def _reachability(parsed: updates.ParsedUpdate, when: datetime) -> None:
     container = services()
     contacts = container.conversations.contacts
     assert parsed.chat_id is not None
     with transaction(container.db) as session:
-        found = contacts.find(session, channel.CHANNEL, parsed.chat_id)
+        found = contacts.find(session, CHANNEL, parsed.chat_id)
         if found is None:
             return
-        if parsed.outcome is channel.UpdateOutcome.BLOCKED:
+        if parsed.outcome is updates.UpdateOutcome.BLOCKED:
             contacts.mark_unreachable(session, found.id, "telegram: blocked the bot", when)
         else:
             contacts.clear_unreachable(session, found.id, when)
     log.info("Telegram chat %s: %s", found.id, parsed.outcome.value)
 
 
-def _conversation(parsed: channel.ParsedUpdate, when: datetime) -> Response:
+def _conversation(parsed: updates.ParsedUpdate, when: datetime) -> Response:
     container = services()
     inbound, press = parsed.inbound, parsed.callback
     assert inbound is not None and parsed.chat_id is not None
@@ -133,17 +133,17 @@ def _conversation(parsed: channel.ParsedUpdate, when: datetime) -> Response:
     if result is None:
         assert press is not None
         # A button of an earlier question: nothing recorded; say so (its buttons go).
-        toast = channel.already_answered(parsed.language_hint)
-        return _call("answerCallbackQuery", channel.answer_callback_params(press, toast))
+        toast = keyboards.already_answered(parsed.language_hint)
+        return _call("answerCallbackQuery", keyboards.answer_callback_params(press, toast))
     if result.replies:
-        return _call("sendMessage", channel.send_message_params(result.replies[0], chat))
+        return _call("sendMessage", keyboards.send_message_params(result.replies[0], chat))
     if press is not None:  # no reply (e.g. opted out): still stop the button's spinner now
-        return _call("answerCallbackQuery", channel.answer_callback_params(press))
+        return _call("answerCallbackQuery", keyboards.answer_callback_params(press))
     return _empty()
 
 
 def _press_guard(
-    press: channel.CallbackPress, when: datetime
+    press: updates.CallbackPress, when: datetime
 ) -> Callable[[Session, RunState | None], bool]:
     """Inside the press's conversation transaction (contact locked, press not seen before):
     store its Bot API calls and tell whether it answers the question the run waits on.
@@ -153,11 +153,11 @@ def _press_guard(
     here (the conversation answers it with the stored reply), so its calls are stored once.
     Both sets of calls are built here, before the transaction, which only picks one.
     """
-    chosen = channel.edit_chosen_params(press, chosen=True)
-    fresh_calls = [("answerCallbackQuery", channel.answer_callback_params(press))]
+    chosen = keyboards.edit_chosen_params(press, chosen=True)
+    fresh_calls = [("answerCallbackQuery", keyboards.answer_callback_params(press))]
     if chosen is not None:
         fresh_calls.append(("editMessageText", chosen))
-    unchanged = channel.edit_chosen_params(press, chosen=False)
+    unchanged = keyboards.edit_chosen_params(press, chosen=False)
     stale_calls = [("editMessageText", unchanged)] if unchanged is not None else []
 
     def guard(session: Session, run: RunState | None) -> bool:
@@ -173,5 +173,5 @@ def _press_guard(
 
 def _call(method: str, params: dict[str, Any]) -> Response:
     """A Bot API call as the response body (the Bot API makes it for us)."""
-    body = json.dumps(channel.webhook_reply(method, params), ensure_ascii=False)
+    body = json.dumps(keyboards.webhook_reply(method, params), ensure_ascii=False)
     return Response(body, status=200, mimetype="application/json")
