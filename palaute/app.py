@@ -22,10 +22,10 @@ from typing import Any
 from flask import Flask, Request, Response, redirect, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
-from palaute.clock_time import utcnow
 from palaute.config import Settings
 from palaute.services import build_services
 from palaute.web import EXTENSION_KEY
+from service.timesource import utcnow
 
 
 def load_settings(test_config: Mapping[str, Any] | None) -> Settings:

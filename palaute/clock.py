@@ -66,8 +66,8 @@ from bot.followup import (
 )
 from bot.messages import Outgoing, OutgoingKind
 from bot.run import RunState
-from palaute.clock_time import utcnow
-from palaute.conversations import ConversationService, StartRequest
+from service.conversations import ConversationService, StartRequest
+from service.timesource import utcnow
 from storage import followups
 from storage import messages as message_log
 from storage import runs as run_store

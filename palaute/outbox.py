@@ -53,9 +53,9 @@ from channels.twilio.sender import (
     TwilioSender,
 )
 from channels.twilio.status import ContactEffect
-from palaute.clock_time import utcnow
 from palaute.config import Settings
 from palaute.retry import RetryPolicy
+from service.timesource import utcnow
 from storage import outbox as outbox_repo
 from storage import sms as sms_repo
 from storage.contacts import ContactStore

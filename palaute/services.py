@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from bot import language
 from bot.flow_loader import Catalogue
 from palaute.config import Settings
-from palaute.conversations import ConversationService
+from service.conversations import ConversationService
 from storage.db import make_engine
 
 log = logging.getLogger(__name__)

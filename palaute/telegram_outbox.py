@@ -32,9 +32,9 @@ from sqlalchemy import Engine
 
 from channels.telegram import CHANNEL
 from channels.telegram.sender import SendError, TelegramSender
-from palaute.clock_time import utcnow
 from palaute.outbox import Tally
 from palaute.retry import RetryPolicy
+from service.timesource import utcnow
 from storage import outbox as outbox_repo
 from storage import telegram as calls_repo
 from storage.contacts import ContactStore

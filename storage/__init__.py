@@ -15,5 +15,5 @@ commit; ``storage.db.transaction(engine)`` is the unit of work):
   ``update_status_by_provider_id`` for channel workers.
 - ``runs``: flow runs, pinned flow versions and answers.
 
-The conversation service that ties these to the core lives in ``palaute.conversations``.
+The conversation service that ties these to the core lives in ``service.conversations``.
 """

@@ -42,8 +42,8 @@ from sqlmodel import Session
 
 from bot.run import RunState
 from channels.telegram import CHANNEL, keyboards, updates
-from palaute.conversations import HandleResult
 from palaute.web import now, services
+from service.conversations import HandleResult
 from storage import telegram as telegram_store
 from storage.db import transaction
 from storage.errors import StorageError
