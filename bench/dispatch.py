@@ -267,7 +267,7 @@ def dispatch(url: str, flows_dir: Path, fake: FakeTwilioAPI, count: int, rate: f
 
 
 # How the clocks send: CLOCK_OUTBOX_WORKERS senders per process, each with up to
-# SEND_THREADS requests in flight (palaute.outbox.SmsOutbox.send_threads).
+# SEND_THREADS requests in flight (service.sms_outbox.SmsOutbox.send_threads).
 PROCESSES = 2
 OUTBOX_WORKERS = 2
 SEND_THREADS = 4

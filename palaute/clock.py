@@ -67,6 +67,8 @@ from bot.followup import (
 from bot.messages import Outgoing, OutgoingKind
 from bot.run import RunState
 from service.conversations import ConversationService, StartRequest
+from service.sms_outbox import SmsOutbox
+from service.telegram_outbox import TelegramOutbox
 from service.timesource import utcnow
 from storage import followups
 from storage import messages as message_log
@@ -521,20 +523,17 @@ def _outbox_ticks(services: Services) -> list[Callable[[], Any]]:
     copies = max(1, services.settings.clock_outbox_workers)
     limit = services.settings.clock_batch_size
     budget = max(1.0, services.settings.clock_interval_seconds * 6)
-    for module_name, builder in (
-        ("palaute.outbox", "build_sms_outbox"),
-        ("palaute.telegram_outbox", "build_telegram_outbox"),
-    ):
-        try:
-            module = __import__(module_name, fromlist=[builder])
-        except ImportError:  # pragma: no cover - a channel worker not installed
-            continue
+    builders: list[Callable[[], SmsOutbox | TelegramOutbox | None]] = [
+        services.sms_outbox,
+        services.telegram_outbox,
+    ]
+    for build in builders:
         for _ in range(copies):
-            worker = getattr(module, builder)(services)
+            worker = build()
             if worker is None:
                 break
 
-            def tick(worker: Any = worker) -> None:
+            def tick(worker: SmsOutbox | TelegramOutbox = worker) -> None:
                 started = time.monotonic()
                 while time.monotonic() - started < budget:
                     report = worker.run_once(limit)

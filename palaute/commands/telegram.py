@@ -143,12 +143,11 @@ def info() -> None:
 def worker(once: bool, interval: float) -> None:
     """Send queued Telegram messages and button answers (palaute clock does it too)."""
     from palaute.services import build_services
-    from palaute.telegram_outbox import build_telegram_outbox
 
     settings = Settings()
     services = build_services(settings)
     try:
-        outbox = build_telegram_outbox(services)
+        outbox = services.telegram_outbox()
         if outbox is None:
             raise click.ClickException("TELEGRAM_BOT_TOKEN is not set.")
         while True:

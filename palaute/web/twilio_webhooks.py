@@ -32,8 +32,8 @@ from channels.twilio.signature import (
 )
 from channels.twilio.status import IgnoredStatus, StatusUpdate, parse_status
 from channels.twilio.twiml import render_twiml
-from palaute.outbox import apply_contact_effect
 from palaute.web import now, services
+from service.sms_outbox import apply_contact_effect
 from storage import outbox as outbox_repo
 from storage import sms as sms_repo
 from storage.db import transaction

@@ -22,8 +22,8 @@ from sqlalchemy import event
 
 from channels.telegram.sender import RateLimiter, TelegramSender
 from palaute.app import create_app
-from palaute.telegram_outbox import TelegramOutbox
 from palaute.web import EXTENSION_KEY
+from service.telegram_outbox import TelegramOutbox
 from storage import messages as message_log
 from storage import telegram as calls_repo
 from storage.db import transaction

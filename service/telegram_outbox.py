@@ -26,14 +26,13 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from channels.telegram import CHANNEL
 from channels.telegram.sender import SendError, TelegramSender
-from palaute.outbox import Tally
-from palaute.retry import RetryPolicy
+from service.retry import RetryPolicy
+from service.sms_outbox import Tally
 from service.timesource import utcnow
 from storage import outbox as outbox_repo
 from storage import telegram as calls_repo
@@ -42,9 +41,6 @@ from storage.db import transaction
 from storage.errors import StorageError
 from storage.messages import outgoing_from_row
 from storage.shapes import OutboxMessage
-
-if TYPE_CHECKING:
-    from palaute.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +76,7 @@ class TelegramOutbox:
         rng: random.Random | None = None,
         lease: timedelta = timedelta(minutes=2),
     ) -> None:
-        from palaute.outbox import default_worker_id
+        from service.sms_outbox import default_worker_id
 
         self.engine = engine
         self.sender = sender
@@ -217,39 +213,3 @@ class TelegramOutbox:
             error,
             "gave up" if give_up else "will retry",
         )
-
-
-# --- wiring ----------------------------------------------------------------------------------
-
-
-def telegram_sender(services: Services) -> TelegramSender | None:
-    """The process's one sender (None when TELEGRAM_BOT_TOKEN is not set)."""
-    settings = services.settings
-    if not settings.telegram_bot_token:
-        return None
-    if services.telegram_sender is None:
-        services.telegram_sender = TelegramSender(
-            settings.telegram_bot_token, settings.telegram_api_base_url
-        )
-    sender: TelegramSender = services.telegram_sender
-    return sender
-
-
-def build_telegram_outbox(services: Services, **kwargs: object) -> TelegramOutbox | None:
-    sender = telegram_sender(services)
-    if sender is None:
-        return None
-    return TelegramOutbox(
-        services.db,
-        sender,
-        services.conversations.contacts,
-        **kwargs,  # type: ignore[arg-type]
-    )
-
-
-def run_due(services: Services, limit: int | None = None) -> TelegramReport:
-    """The hook for ``palaute clock``: one batch of Telegram work (nothing if unconfigured)."""
-    worker = build_telegram_outbox(services)
-    if worker is None:
-        return TelegramReport()
-    return worker.run_once(limit or services.settings.clock_batch_size)

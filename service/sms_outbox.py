@@ -30,7 +30,6 @@ calls each tick.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import random
@@ -40,7 +39,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Self
+from typing import Self
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -53,8 +52,7 @@ from channels.twilio.sender import (
     TwilioSender,
 )
 from channels.twilio.status import ContactEffect
-from palaute.config import Settings
-from palaute.retry import RetryPolicy
+from service.retry import RetryPolicy
 from service.timesource import utcnow
 from storage import outbox as outbox_repo
 from storage import sms as sms_repo
@@ -63,9 +61,6 @@ from storage.db import transaction
 from storage.errors import StorageError
 from storage.shapes import OutboxMessage
 from storage.sms import AttemptOutcome
-
-if TYPE_CHECKING:
-    from palaute.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -490,59 +485,3 @@ def apply_contact_effect(
             )
         return
     contacts.mark_unreachable(session, contact_id, f"{effect.value} ({code})", now)  # type: ignore[arg-type]
-
-
-# --- wiring ----------------------------------------------------------------------------------
-
-
-def build_twilio_sender(settings: Settings) -> TwilioSender | None:
-    """The Twilio sender for these settings, or None when Twilio is not configured."""
-    if not settings.twilio_account_sid or not settings.twilio_auth_token:
-        return None
-    if not settings.twilio_from_number and not settings.twilio_messaging_service_sid:
-        return None
-    return TwilioSender(
-        settings.twilio_account_sid,
-        settings.twilio_auth_token,
-        from_number=settings.twilio_from_number,
-        messaging_service_sid=settings.twilio_messaging_service_sid,
-        base_url=settings.twilio_api_base_url,
-    )
-
-
-@functools.cache
-def _warn_once(message: str) -> None:
-    log.warning(message)
-
-
-def build_sms_outbox(services: Services, **kwargs: Any) -> SmsOutbox | None:
-    """The SMS worker for the app's settings, or None when Twilio is not configured."""
-    settings = services.settings
-    sender = build_twilio_sender(settings)
-    if sender is None:
-        _warn_once(
-            "Twilio is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
-            "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID): queued SMS stay queued."
-        )
-        return None
-    if not settings.public_base_url:
-        _warn_once(
-            "PUBLIC_BASE_URL is not set: SMS are sent without a StatusCallback, so delivery "
-            "statuses (delivered/undelivered/failed) will not be recorded."
-        )
-    return SmsOutbox(
-        services.db,
-        sender,
-        services.conversations.contacts,
-        rate_per_second=settings.sms_rate_per_second,
-        public_base_url=settings.public_base_url,
-        **kwargs,
-    )
-
-
-def run_due(services: Services, limit: int | None = None) -> OutboxReport:
-    """The hook for ``palaute clock``: send one batch of due SMS (nothing if unconfigured)."""
-    worker = build_sms_outbox(services)
-    if worker is None:
-        return OutboxReport()
-    return worker.run_once(limit or services.settings.clock_batch_size)
