@@ -24,8 +24,8 @@ Twilio (Messages list) whether the message exists: if so it records that sid (at
 ``found``), otherwise it marks the old attempt ``lost`` and sends. Status callbacks
 carry the message id in their URL, so they also attach a sid that was never recorded.
 
-``palaute outbox run`` runs the loop; ``run_due(services)`` is the hook ``palaute clock``
-calls each tick.
+``palaute outbox run`` runs the loop; ``palaute clock`` runs it on its outbox ticks (both
+build the worker with ``palaute.services.Services.sms_outbox``).
 """
 
 from __future__ import annotations

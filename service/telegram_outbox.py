@@ -14,7 +14,8 @@ Each tick (``palaute clock`` or ``palaute telegram worker``):
    400 "chat not found" also mark the contact unreachable, so nothing more is tried.
 
 The sender keeps ONE asyncio loop in its own thread for its whole life (see
-``channels.telegram.sender``); it is made once per process and kept on ``Services``.
+``channels.telegram.sender``); it is made once per process and kept by
+``palaute.services.Services``.
 A row reclaimed after a worker died mid-send is sent again: Telegram has no idempotency
 key, and a rare duplicate question is better than a lost one (it is logged).
 """
