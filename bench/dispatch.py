@@ -3,7 +3,7 @@
 For each size (``--count`` and a tenth of it) the bench
 
 1. makes a fresh PostgreSQL database and schedules that many visits, each a different
-   person, all due now (``palaute.visits.store_visits``, as the API and CSV import do);
+   person, all due now (``service.visits.store_visits``, as the API and CSV import do);
 2. starts two real ``palaute clock`` processes pointed at a loopback fake Twilio API
    (``tests/fakes/twilio_api.py``) with a high SMS rate limit;
 3. waits until the fake has accepted one SMS per visit and reports messages/s (from the
@@ -48,7 +48,7 @@ from sqlalchemy.engine import make_url
 
 from bot.flow_loader import Catalogue
 from channels.twilio.sender import TwilioSender
-from palaute.visits import Intake, Visit, store_visits
+from service.visits import Intake, Visit, store_visits
 from storage import migrate
 from storage.contacts import ContactStore
 from storage.db import make_engine

@@ -20,11 +20,11 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from palaute.api_tokens import hash_token, new_token
 from palaute.config import Settings
-from palaute.visits import FIELDS, Intake, RowError, Visit, store_visits
-from palaute.visits_csv import CsvImportError, read_export
+from service.api_tokens import hash_token, new_token
 from service.timesource import utcnow
+from service.visits import FIELDS, Intake, RowError, Visit, store_visits
+from service.visits_csv import CsvImportError, read_export
 from storage import followups
 from storage.contacts import ContactStore
 from storage.db import make_engine, read_only, transaction

@@ -23,9 +23,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from palaute.api_tokens import hash_token
-from palaute.visits import Intake, RowError, apply_stored, row_result, store_visits, summarise
 from palaute.web import now, services
+from service.api_tokens import hash_token
+from service.visits import Intake, RowError, apply_stored, row_result, store_visits, summarise
 from storage import followups
 from storage.contacts import ContactStore
 from storage.db import read_only, transaction

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from bot.flow_loader import Catalogue
-from palaute.api_tokens import hash_token, new_token
+from service.api_tokens import hash_token, new_token
 from storage import followups
 from storage.contacts import ContactStore
 from storage.db import transaction

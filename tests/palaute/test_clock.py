@@ -23,9 +23,9 @@ from sqlalchemy import Engine
 
 from bot.flow_loader import Catalogue
 from bot.messages import Inbound
-from palaute.visits import Intake, Visit, store_visits
 from service.conversations import ConversationService
 from service.followups import FollowupDispatcher
+from service.visits import Intake, Visit, store_visits
 from storage.contacts import ContactStore
 from storage.db import make_engine, transaction
 from tests.palaute.followup_support import (
