@@ -25,7 +25,9 @@ from service.api_tokens import hash_token, new_token
 from service.timesource import utcnow
 from service.visits import FIELDS, Intake, RowError, Visit, store_visits
 from service.visits_csv import CsvImportError, read_export
-from storage import followups
+from storage import api_tokens as token_store
+from storage import funnel as funnel_store
+from storage import visits as visit_store
 from storage.contacts import ContactStore
 from storage.db import make_engine, read_only, transaction
 from storage.errors import StorageError
@@ -136,7 +138,7 @@ def import_visits(
         batch = [visit for _, visit in pending]
         if dry_run:
             with transaction(read_only(db)) as session:
-                known = followups.existing_ids(
+                known = visit_store.existing_ids(
                     session, intake.organisation, source, [v.external_id for v in batch]
                 )
             for visit in batch:
@@ -211,14 +213,14 @@ def create_token(name: str, organisation: str | None) -> None:
     db = make_engine(settings.database_url)
     try:
         with transaction(db) as session:
-            followups.create_token(
+            token_store.create_token(
                 session,
                 organisation or settings.organisation_name,
                 name,
                 hash_token(token),
                 utcnow(),
             )
-    except followups.TokenNameTaken as error:
+    except token_store.TokenNameTaken as error:
         raise click.ClickException(str(error)) from error
     except StorageError as error:
         raise click.ClickException(f"database error: {error}") from error
@@ -241,7 +243,7 @@ def revoke_token(name: str, organisation: str | None) -> None:
     db = make_engine(settings.database_url)
     try:
         with transaction(db) as session:
-            done = followups.revoke_token(
+            done = token_store.revoke_token(
                 session, organisation or settings.organisation_name, name, utcnow()
             )
     finally:
@@ -258,7 +260,7 @@ def list_tokens() -> None:
     db = make_engine(settings.database_url)
     try:
         with transaction(read_only(db)) as session:
-            tokens = followups.list_tokens(session)
+            tokens = token_store.list_tokens(session)
     finally:
         db.dispose()
     for token in tokens:
@@ -278,7 +280,7 @@ def report(organisation: str | None, since: datetime | None) -> None:
     db = make_engine(settings.database_url)
     try:
         with transaction(read_only(db)) as session:
-            rows = followups.funnel(
+            rows = funnel_store.funnel(
                 session,
                 organisation or settings.organisation_name,
                 since.replace(tzinfo=zone) if since else None,

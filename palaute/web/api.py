@@ -26,7 +26,7 @@ from flask import Blueprint, Response, jsonify, request
 from palaute.web import now, services
 from service.api_tokens import hash_token
 from service.visits import Intake, RowError, apply_stored, row_result, store_visits, summarise
-from storage import followups
+from storage import api_tokens as token_store
 from storage.contacts import ContactStore
 from storage.db import read_only, transaction
 from storage.errors import StorageError
@@ -53,7 +53,7 @@ def post_visits() -> Any:
         )
     try:
         with transaction(read_only(container.db)) as session:
-            found = followups.token_by_hash(session, hash_token(token))
+            found = token_store.token_by_hash(session, hash_token(token))
     except StorageError as error:
         return _unavailable(error)
     if found is None:

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from bot.flow_loader import Catalogue
 from service.api_tokens import hash_token, new_token
-from storage import followups
+from storage import api_tokens as token_store
 from storage.contacts import ContactStore
 from storage.db import transaction
 from storage.followup_tables import FollowupRow, VisitRow
@@ -59,7 +59,7 @@ def catalogue(directory: Path) -> Catalogue:
 def make_token(engine: Engine, organisation: str = "Kaarina", name: str = "his") -> str:
     token = new_token()
     with transaction(engine) as session:
-        followups.create_token(session, organisation, name, hash_token(token), datetime.now(UTC))
+        token_store.create_token(session, organisation, name, hash_token(token), datetime.now(UTC))
     return token
 
 
