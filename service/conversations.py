@@ -44,7 +44,7 @@ from storage.db import read_only, transaction
 from storage.errors import RetryableStorageError, StorageError
 from storage.messages import NewOutgoing
 from storage.runs import StoredAnswer, StoredRun
-from storage.shapes import LoggedMessage, MessageStatus, StoredContact
+from storage.shapes import Direction, LoggedMessage, MessageStatus, StoredContact
 
 log = logging.getLogger(__name__)
 
@@ -667,6 +667,7 @@ def _summary(stored: StoredRun) -> RunSummary:
 
 __all__ = [
     "ConversationService",
+    "Direction",
     "HandleResult",
     "RunSummary",
     "StorageError",

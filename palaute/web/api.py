@@ -24,12 +24,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from palaute.web import now, services
-from service.api_tokens import hash_token
+from service.api_tokens import authenticate
+from service.errors import StorageError
 from service.visits import Intake, RowError, apply_stored, row_result, store_visits, summarise
-from storage import api_tokens as token_store
-from storage.contacts import ContactStore
-from storage.db import read_only, transaction
-from storage.errors import StorageError
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -52,8 +49,7 @@ def post_visits() -> Any:
             **{"WWW-Authenticate": 'Bearer realm="palaute"'},
         )
     try:
-        with transaction(read_only(container.db)) as session:
-            found = token_store.token_by_hash(session, hash_token(token))
+        found = authenticate(container.db, token)
     except StorageError as error:
         return _unavailable(error)
     if found is None:
@@ -99,9 +95,8 @@ def post_visits() -> Any:
             valid.append(outcome)
             positions.append(index)
     if valid:
-        contacts = ContactStore(settings.address_key_secret)
         try:
-            stored = store_visits(container.db, contacts, valid, moment)
+            stored = store_visits(container.db, container.conversations.contacts, valid, moment)
         except StorageError as error:
             return _unavailable(error)
         for position, saved in zip(positions, stored, strict=True):

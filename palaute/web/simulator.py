@@ -21,8 +21,8 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from bot.flow import Flow
 from channels import simulator as channel
 from palaute.web import now, services
-from storage.errors import StorageError
-from storage.shapes import Direction
+from service.conversations import Direction
+from service.errors import StorageError
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 

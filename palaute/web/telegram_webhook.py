@@ -33,20 +33,16 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from sqlmodel import Session
 
-from bot.run import RunState
-from channels.telegram import CHANNEL, keyboards, updates
+from channels.telegram import keyboards, updates
 from palaute.web import now, services
 from service.conversations import HandleResult
-from storage import telegram as telegram_store
-from storage.db import transaction
-from storage.errors import StorageError
+from service.errors import StorageError
+from service.telegram_presses import press_guard, set_reachable
 
 log = logging.getLogger(__name__)
 
@@ -93,28 +89,17 @@ def telegram_webhook() -> Any:
             log.info("Telegram update %s ignored: %s", parsed.update_id, parsed.reason)
             return _empty()
         if parsed.outcome in (updates.UpdateOutcome.BLOCKED, updates.UpdateOutcome.UNBLOCKED):
-            _reachability(parsed, when)
+            assert parsed.chat_id is not None
+            reachable = parsed.outcome is updates.UpdateOutcome.UNBLOCKED
+            set_reachable(
+                container.db, container.conversations.contacts, parsed.chat_id, reachable, when
+            )
             return _empty()
         return _conversation(parsed, when)
     except StorageError as error:
         # Telegram redelivers after a non-2xx answer; the update_id keeps it single.
         log.error("Telegram update %s: storage error %s", parsed.update_id, error)
         return _refuse(503 if error.retryable else 500, "try again later")
-
-
-def _reachability(parsed: updates.ParsedUpdate, when: datetime) -> None:
-    container = services()
-    contacts = container.conversations.contacts
-    assert parsed.chat_id is not None
-    with transaction(container.db) as session:
-        found = contacts.find(session, CHANNEL, parsed.chat_id)
-        if found is None:
-            return
-        if parsed.outcome is updates.UpdateOutcome.BLOCKED:
-            contacts.mark_unreachable(session, found.id, "telegram: blocked the bot", when)
-        else:
-            contacts.clear_unreachable(session, found.id, when)
-    log.info("Telegram chat %s: %s", found.id, parsed.outcome.value)
 
 
 def _conversation(parsed: updates.ParsedUpdate, when: datetime) -> Response:
@@ -128,7 +113,7 @@ def _conversation(parsed: updates.ParsedUpdate, when: datetime) -> Response:
         result = container.conversations.handle(inbound, when, inline_limit=1)
     else:
         result = container.conversations.handle_guarded(
-            inbound, when, _press_guard(press, when), inline_limit=1
+            inbound, when, press_guard(press, when), inline_limit=1
         )
     if result is None:
         assert press is not None
@@ -140,35 +125,6 @@ def _conversation(parsed: updates.ParsedUpdate, when: datetime) -> Response:
     if press is not None:  # no reply (e.g. opted out): still stop the button's spinner now
         return _call("answerCallbackQuery", keyboards.answer_callback_params(press))
     return _empty()
-
-
-def _press_guard(
-    press: updates.CallbackPress, when: datetime
-) -> Callable[[Session, RunState | None], bool]:
-    """Inside the press's conversation transaction (contact locked, press not seen before):
-    store its Bot API calls and tell whether it answers the question the run waits on.
-
-    A stale press (a button of a question the run no longer waits on, or no run at all)
-    only has its buttons removed and records nothing else. A redelivered press never gets
-    here (the conversation answers it with the stored reply), so its calls are stored once.
-    Both sets of calls are built here, before the transaction, which only picks one.
-    """
-    chosen = keyboards.edit_chosen_params(press, chosen=True)
-    fresh_calls = [("answerCallbackQuery", keyboards.answer_callback_params(press))]
-    if chosen is not None:
-        fresh_calls.append(("editMessageText", chosen))
-    unchanged = keyboards.edit_chosen_params(press, chosen=False)
-    stale_calls = [("editMessageText", unchanged)] if unchanged is not None else []
-
-    def guard(session: Session, run: RunState | None) -> bool:
-        step = run.current_step if run is not None else None
-        fresh = press.step_id is None or step == press.step_id
-        telegram_store.enqueue_calls(
-            session, fresh_calls if fresh else stale_calls, press.chat_id, when
-        )
-        return fresh
-
-    return guard
 
 
 def _call(method: str, params: dict[str, Any]) -> Response:

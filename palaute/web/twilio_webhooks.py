@@ -16,13 +16,11 @@ response; further replies wait in the outbox for ``palaute outbox run``.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from flask import Blueprint, Response, request
 from flask.blueprints import BlueprintSetupState
 
 from bot.language import language_for_phone
-from channels.twilio import CHANNEL
 from channels.twilio.inbound import InvalidWebhook, parse_inbound
 from channels.twilio.signature import (
     SIGNATURE_HEADER,
@@ -30,15 +28,11 @@ from channels.twilio.signature import (
     public_url,
     verify_signature,
 )
-from channels.twilio.status import IgnoredStatus, StatusUpdate, parse_status
+from channels.twilio.status import IgnoredStatus, parse_status
 from channels.twilio.twiml import render_twiml
 from palaute.web import now, services
-from service.sms_outbox import apply_contact_effect
-from storage import outbox as outbox_repo
-from storage import sms as sms_repo
-from storage.db import transaction
-from storage.errors import StorageError
-from storage.shapes import MessageStatus
+from service.delivery_status import record_status
+from service.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -152,63 +146,16 @@ def status_callback() -> Response:
         return _text("ignored", 200)
     message_id = _message_id(request.args.get("m"))
     try:
-        outcome = apply_status(update, message_id)
+        container = services()
+        outcome = record_status(
+            container.db, container.conversations.contacts, update, message_id, now()
+        )
     except StorageError as error:
         if error.retryable:
             return _unavailable(error)
         raise
-    return _text(outcome, 200)
+    return _text(outcome.value, 200)
 
 
 def _message_id(raw: str | None) -> int | None:
     return int(raw) if raw and raw.isdigit() else None
-
-
-def apply_status(update: StatusUpdate, message_id: int | None) -> str:
-    """Record a status callback; returns what happened (updated/stale/unknown/attached)."""
-    container = services()
-    at = now()
-    error_code = str(update.error_code) if update.error_code is not None else None
-    with transaction(container.db) as session:
-        result = outbox_repo.update_status_by_provider_id(
-            session, CHANNEL, update.sid, MessageStatus(update.status), error_code, now=at
-        )
-        outcome: Any = result.value
-        # The sender died before recording the sid: the callback URL names the message.
-        if (
-            result is outbox_repo.StatusUpdate.UNKNOWN
-            and message_id is not None
-            and sms_repo.attach_provider_id(session, message_id, CHANNEL, update.sid, now=at)
-        ):
-            log.warning(
-                "message %s: MessageSid %s attached from a status callback (its send "
-                "was never recorded)",
-                message_id,
-                update.sid,
-            )
-            outbox_repo.update_status_by_provider_id(
-                session,
-                CHANNEL,
-                update.sid,
-                MessageStatus(update.status),
-                error_code,
-                now=at,
-            )
-            outcome = "attached"
-        if outcome == "unknown":
-            log.info("status %s for unknown MessageSid %s", update.status, update.sid)
-            return "unknown"
-        effect = update.contact_effect
-        if effect is not None:
-            contact_id = sms_repo.contact_of_sent(session, CHANNEL, update.sid)
-            if contact_id is not None:
-                apply_contact_effect(
-                    container.conversations.contacts,
-                    session,
-                    contact_id,
-                    None,
-                    at,
-                    effect=effect,
-                    code=update.error_code,
-                )
-    return str(outcome)
