@@ -50,7 +50,6 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 from sqlmodel import Session
 
-from bot import engine as flow_engine
 from bot.conversation import FlowCatalogue
 from bot.flow import Flow, FollowupRule
 from bot.followup import (
@@ -62,19 +61,14 @@ from bot.followup import (
     reminder_text,
     reminder_time,
 )
-from bot.messages import Outgoing, OutgoingKind
-from bot.run import RunState
-from service.conversations import ConversationService, StartRequest
+from service.conversations import ConversationService, Reminder, StartRequest
 from service.timesource import utcnow
 from storage import followups
-from storage import messages as message_log
 from storage import runs as run_store
 from storage.contacts import lock_many as lock_contacts
 from storage.db import transaction
 from storage.errors import StorageError
 from storage.followups import ClaimedFollowup
-from storage.messages import NewOutgoing
-from storage.shapes import MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -346,40 +340,26 @@ class FollowupDispatcher:
         report: DispatchReport,
         outcome: _Outcome,
     ) -> None:
-        """Queue the reminder text and the current question again on the open run."""
-        updates: list[tuple[int, RunState]] = []
-        batches: list[message_log.OutgoingBatch] = []
+        """Queue the reminder text and the current question again on the open run.
+
+        The conversation service writes the runs and the messages (it is the one writer
+        of run state); a reminder whose run was closed meanwhile is skipped as expired.
+        """
+        due: list[tuple[_Reminder, Reminder]] = []
         for reminder in reminders:
-            claim, flow, active = reminder.claim, reminder.flow, reminder.active
+            claim, active = reminder.claim, reminder.active
             if active is None or active.id != claim.run_id:
                 # The survey was closed (expired, ended, replaced): nothing to remind about.
                 self._skip(claim, SkipReason.EXPIRED, report, outcome)
                 continue
-            state = active.state
-            language = state.language
-            texts: list[Outgoing] = [
-                Outgoing(
-                    text=reminder_text(reminder.rule, language, flow.default_language),
-                    language=language,
-                    kind=OutgoingKind.INFO,
-                )
-            ]
-            if flow.version == state.flow_version:
-                texts.extend(flow_engine.reask(flow, state).messages)
-            # Give the citizen the flow's usual time to answer from now on.
-            updates.append((active.id, state.with_(expires_at=now + flow.expires_after)))
-            batches.append(
-                message_log.OutgoingBatch(
-                    contact_id=active.contact_id,
-                    channel=claim.channel or "sms",
-                    run_id=active.id,
-                    items=[NewOutgoing(m, MessageStatus.QUEUED, now) for m in texts],
-                )
+            text = reminder_text(
+                reminder.rule, active.state.language, reminder.flow.default_language
             )
-            outcome.sent.append((claim, active.id))
+            due.append((reminder, Reminder(active, reminder.flow, text, claim.channel or "sms")))
+        self.conversations.remind_many_in(session, [r for _, r in due], now=now)
+        for reminder, request in due:
+            outcome.sent.append((reminder.claim, request.run.id))
             report.reminded += 1
-        run_store.update_runs(session, updates, now)
-        message_log.insert_outgoing_many(session, batches, now=now)
 
     def _skip(
         self,

@@ -44,6 +44,6 @@ def check_database(engine: Engine) -> DatabaseHealth:
     if current != expected:
         needed = ",".join(sorted(expected))
         problem = "missing" if not current else f"at {schema}, the code needs {needed}"
-        error = f"database schema {problem}: run `palaute db upgrade`"
-        return DatabaseHealth(name, True, schema, error)
+        hint = f"database schema {problem}: run `palaute db upgrade`"
+        return DatabaseHealth(name, True, schema, hint)
     return DatabaseHealth(name, True, schema)
