@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -102,13 +101,7 @@ def _outbox_ticks(services: Services) -> list[Callable[[], Any]]:
                 break
 
             def tick(worker: SmsOutbox | TelegramOutbox = worker) -> None:
-                started = time.monotonic()
-                while time.monotonic() - started < budget:
-                    report = worker.run_once(limit)
-                    if report.claimed:
-                        log.info("%s outbox: %s", type(worker).__name__, report)
-                    if report.claimed == 0:
-                        break
+                worker.run_for(limit, budget)
 
             ticks.append(tick)
     return ticks

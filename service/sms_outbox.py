@@ -31,27 +31,20 @@ build the worker with ``palaute.services.Services.sms_outbox``).
 from __future__ import annotations
 
 import logging
-import os
 import random
-import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Self
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from channels.twilio import CHANNEL
-from channels.twilio.sender import (
-    PermanentSendError,
-    SendError,
-    SendResult,
-    TwilioSender,
-)
-from channels.twilio.status import ContactEffect
+from bot.messages import Outgoing
+from channels.base import ContactEffect, SendError
+from channels.twilio.sender import SendResult, TwilioSender
+from service.outbox import Outbox, Tally, not_reachable
 from service.retry import RetryPolicy
 from service.timesource import utcnow
 from storage import outbox as outbox_repo
@@ -59,6 +52,7 @@ from storage import sms as sms_repo
 from storage.contacts import ContactStore
 from storage.db import transaction
 from storage.errors import StorageError
+from storage.messages import outgoing_from_row
 from storage.shapes import OutboxMessage
 from storage.sms import AttemptOutcome
 
@@ -77,20 +71,6 @@ SEND_MARGIN = timedelta(seconds=20)
 
 
 @dataclass
-class Tally:
-    """What an outbox pass did: counts (the subclasses' int fields) and errors."""
-
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, other: Self) -> None:
-        for counter in fields(self):
-            if counter.name != "errors":
-                total = getattr(self, counter.name) + getattr(other, counter.name)
-                setattr(self, counter.name, total)
-        self.errors.extend(other.errors)
-
-
-@dataclass
 class OutboxReport(Tally):
     claimed: int = 0
     sent: int = 0
@@ -106,11 +86,7 @@ class OutboxReport(Tally):
         )
 
 
-def default_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{random.randrange(16**6):06x}"
-
-
-class SmsOutbox:
+class SmsOutbox(Outbox[TwilioSender, OutboxReport]):
     """Sends due outbound SMS. Many of these may run at once (threads or processes)."""
 
     def __init__(
@@ -130,17 +106,19 @@ class SmsOutbox:
     ) -> None:
         if rate_per_second <= 0:
             raise ValueError("SMS_RATE_PER_SECOND must be above 0 (e.g. 1 for a long code).")
-        self.engine = engine
-        self.sender = sender
-        self.contacts = contacts
+        super().__init__(
+            engine,
+            sender,
+            contacts,
+            worker_id=worker_id,
+            policy=policy or RetryPolicy(),
+            clock=clock,
+            rng=rng,
+        )
         self.interval = timedelta(seconds=1.0 / rate_per_second)
         self.rate_per_second = rate_per_second
         self.public_base_url = (public_base_url or "").rstrip("/") or None
-        self.worker_id = worker_id or default_worker_id()
-        self.policy = policy or RetryPolicy()
-        self.clock = clock
         self.sleep = sleep
-        self.rng = rng or random.Random()
         self.send_threads = max(1, send_threads)
 
     # --- the loop ------------------------------------------------------------------------
@@ -165,16 +143,7 @@ class SmsOutbox:
         report = OutboxReport()
         size = self.batch_size(limit)
         claimed_at = self.clock()
-        with transaction(self.engine) as session:
-            claimed = outbox_repo.claim_due(
-                session,
-                claimed_at,
-                size,
-                self.worker_id,
-                self.lease(size),
-                contacts=self.contacts,
-                channels=[CHANNEL],
-            )
+        claimed = self.claim(claimed_at, size, self.lease(size))
         report.claimed = len(claimed)
         lease_end = claimed_at + self.lease(size)
         fresh = [message for message in claimed if not message.reclaimed]
@@ -205,16 +174,6 @@ class SmsOutbox:
             log.error("outbox message %s: storage error %s", message.id, error)
             report.errors.append(f"message {message.id}: {error}")
 
-    def run_until_idle(self, limit: int = 200, max_batches: int = 1000) -> OutboxReport:
-        """Send batches until nothing is due (tests, `palaute outbox run --once`)."""
-        total = OutboxReport()
-        for _ in range(max_batches):
-            report = self.run_once(limit)
-            total.add(report)
-            if report.claimed == 0:
-                break
-        return total
-
     # --- one message ---------------------------------------------------------------------
 
     def status_callback(self, message_id: int) -> str | None:
@@ -225,12 +184,7 @@ class SmsOutbox:
     def _deliver(self, message: OutboxMessage, report: OutboxReport) -> None:
         now = self.clock()
         with transaction(self.engine) as session:
-            contact = self.contacts.get(session, message.contact_id)
-            reason = None
-            if contact is None or contact.opted_out:
-                reason = "opted_out"
-            elif contact.unreachable_at is not None:
-                reason = "unreachable"
+            reason = not_reachable(self.contacts.get(session, message.contact_id))
             if reason is not None:
                 self._skip(session, message, reason, now)
                 report.skipped += 1
@@ -250,8 +204,10 @@ class SmsOutbox:
         if wait > 0:
             self.sleep(wait)
         try:
-            result = self.sender.send(
-                message.address, message.text, status_callback=self.status_callback(message.id)
+            result = self.sender.send_outgoing(
+                message.address,
+                _outgoing(message),
+                status_callback=self.status_callback(message.id),
             )
         except SendError as error:
             self._failed(message, attempt, error, report)
@@ -311,8 +267,10 @@ class SmsOutbox:
             if self.clock() >= deadline:
                 return None
             try:
-                return self.sender.send(
-                    message.address, message.text, status_callback=self.status_callback(message.id)
+                return self.sender.send_outgoing(
+                    message.address,
+                    _outgoing(message),
+                    status_callback=self.status_callback(message.id),
                 )
             except SendError as error:
                 return error
@@ -414,19 +372,15 @@ class SmsOutbox:
         checking: bool = False,
     ) -> None:
         now = self.clock()
-        code = str(
-            error.code or error.http_status or ("unknown" if error.maybe_sent else "network")
-        )
+        code = error.error_code
         detail = ("while checking for a lost send: " if checking else "") + error.describe()
-        give_up = isinstance(error, PermanentSendError) or (
-            message.attempts >= self.policy.max_attempts
-        )
+        give_up = self.gives_up(message, error)
         with transaction(self.engine) as session:
             if give_up:
                 outbox_repo.mark_failed(session, message.id, code, None, now=now)
                 report.failed += 1
             else:
-                delay = self.policy.delay(message.attempts, error.retry_after, self.rng)
+                delay = self.retry_delay(message, error)
                 outbox_repo.mark_failed(session, message.id, code, now + delay, now=now)
                 report.retried += 1
                 if error.retry_after:
@@ -447,14 +401,7 @@ class SmsOutbox:
                     session, attempt, outcome, now, error_code=code, detail=detail
                 )
             apply_contact_effect(self.contacts, session, message.contact_id, error, now)
-        level = logging.ERROR if give_up else logging.WARNING
-        log.log(
-            level,
-            "outbox message %s: %s (%s)",
-            message.id,
-            detail,
-            "gave up" if give_up else "will retry",
-        )
+        self.log_failure(message, detail, give_up)
 
 
 def apply_contact_effect(
@@ -465,7 +412,7 @@ def apply_contact_effect(
     now: datetime,
     *,
     effect: ContactEffect | None = None,
-    code: int | None = None,
+    code: int | str | None = None,
 ) -> None:
     """What a permanent Twilio error means for the person: opted out or unreachable."""
     effect = effect or (error.contact_effect if error is not None else None)
@@ -485,3 +432,7 @@ def apply_contact_effect(
             )
         return
     contacts.mark_unreachable(session, contact_id, f"{effect.value} ({code})", now)  # type: ignore[arg-type]
+
+
+def _outgoing(message: OutboxMessage) -> Outgoing:
+    return outgoing_from_row(message.kind, message.text, message.payload)

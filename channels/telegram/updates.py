@@ -40,6 +40,7 @@ from telegram import CallbackQuery, Message, Update
 from telegram.constants import ChatMemberStatus, ChatType
 
 from bot.messages import Inbound, InboundKind
+from channels.base import InboundOutcome, Rejected
 from channels.telegram import CHANNEL
 from channels.telegram.keyboards import START_CODE_RE, decode_callback_data
 
@@ -70,10 +71,8 @@ _MEDIA_FIELDS = (
 _COMMAND_RE = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{3,64}))?(?:\s+(.*))?$", re.S)
 
 
-class TelegramUpdateError(ValueError):
+class TelegramUpdateError(Rejected):
     """The webhook body is not a Bot API update. Resending it unchanged cannot help."""
-
-    retryable = False
 
 
 class UpdateOutcome(StrEnum):
@@ -81,6 +80,11 @@ class UpdateOutcome(StrEnum):
     BLOCKED = "blocked"
     UNBLOCKED = "unblocked"
     IGNORED = "ignored"
+
+    @property
+    def inbound_outcome(self) -> InboundOutcome:
+        """Handled or ignored, as for every channel (``channels.base``)."""
+        return InboundOutcome.IGNORED if self is UpdateOutcome.IGNORED else InboundOutcome.HANDLED
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.messages import Inbound, InboundKind
+from channels.base import Rejected
 from channels.twilio import CHANNEL
 from channels.twilio.twiml import MAX_INBOUND_CHARS, clean_text
 
@@ -19,7 +20,7 @@ class RejectReason(StrEnum):
     NO_MESSAGE_SID = "no_message_sid"
 
 
-class InvalidWebhook(ValueError):
+class InvalidWebhook(Rejected):
     """The form cannot be a Twilio message at all (no sender or no MessageSid).
 
     Retrying the same request cannot help. The web layer answers 400 with ``str(self)``.

@@ -15,64 +15,25 @@ import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
+from bot.messages import Outgoing
+from channels.base import PermanentSendError, RetryableSendError, SendError, Sent
+from channels.twilio import CHANNEL
 from channels.twilio.http import TwilioHttp
-from channels.twilio.status import CONTACT_EFFECTS, STATUS_MAP, ContactEffect
-from channels.twilio.twiml import MAX_OUTBOUND_CHARS, clean_text
+from channels.twilio.status import CONTACT_EFFECTS, STATUS_MAP
+from channels.twilio.twiml import MAX_OUTBOUND_CHARS, clean_text, sms_text
 
 
 @dataclass(frozen=True)
-class SendResult:
-    sid: str
+class SendResult(Sent):
+    """What Twilio accepted: ``provider_id`` is the MessageSid."""
+
     status: str  # storage vocabulary (queued for a fresh send)
     twilio_status: str
     num_segments: int | None = None
 
-
-class SendError(Exception):
-    """Sending failed. ``retryable`` says whether trying again later can help.
-
-    ``retry_after`` is the wait Twilio asked for (seconds), ``maybe_sent`` is True when the
-    request may have reached Twilio (timeout after sending): a retry might duplicate it,
-    so the outbox records the attempt before trying again. ``contact_effect`` tells what
-    the error means for the person (opted out, invalid or unreachable number).
-    """
-
-    retryable: bool = False
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        http_status: int | None = None,
-        code: int | None = None,
-        retry_after: float | None = None,
-        maybe_sent: bool = False,
-        contact_effect: ContactEffect | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.http_status = http_status
-        self.code = code
-        self.retry_after = retry_after
-        self.maybe_sent = maybe_sent
-        self.contact_effect = contact_effect
-
-    def describe(self) -> str:
-        parts = [f"HTTP {self.http_status}" if self.http_status else None]
-        parts.append(f"code {self.code}" if self.code else None)
-        head = ", ".join(p for p in parts if p)
-        return f"{head}: {self}" if head else str(self)
-
-
-class RetryableSendError(SendError):
-    """429, 5xx, network trouble: try again after a back-off."""
-
-    retryable = True
-
-
-class PermanentSendError(SendError):
-    """Trying again cannot help (unsubscribed, invalid number, bad request, auth)."""
-
-    retryable = False
+    @property
+    def sid(self) -> str:
+        return self.provider_id
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -98,15 +59,16 @@ def classify_rest_error(
 ) -> SendError:
     """The typed error for an HTTP error answer of the Messages API."""
     effect = CONTACT_EFFECTS.get(code) if code is not None else None
+    text_code = str(code) if code else None
     if effect is not None:
         return PermanentSendError(
-            message, http_status=http_status, code=code, contact_effect=effect
+            message, http_status=http_status, code=text_code, contact_effect=effect
         )
     if http_status == 429 or code == 20429 or http_status >= 500:
         return RetryableSendError(
-            message, http_status=http_status, code=code, retry_after=retry_after
+            message, http_status=http_status, code=text_code, retry_after=retry_after
         )
-    return PermanentSendError(message, http_status=http_status, code=code)
+    return PermanentSendError(message, http_status=http_status, code=text_code)
 
 
 class TwilioSender:
@@ -142,6 +104,14 @@ class TwilioSender:
     def sender_key(self) -> str:
         """The identity the per-sender rate limit is kept under."""
         return self.from_number or self.messaging_service_sid
+
+    channel = CHANNEL
+
+    def send_outgoing(
+        self, address: str, message: Outgoing, *, status_callback: str | None = None
+    ) -> SendResult:
+        """``OutboxSender``: one outgoing message as an SMS (SMS has no buttons)."""
+        return self.send(address, sms_text(message), status_callback=status_callback)
 
     def send(self, to: str, body: str, *, status_callback: str | None = None) -> SendResult:
         kwargs: dict[str, Any] = {"to": to, "body": clean_text(body)[:MAX_OUTBOUND_CHARS]}
@@ -179,7 +149,7 @@ class TwilioSender:
         except (TypeError, ValueError):
             segments = None
         return SendResult(
-            sid=str(message.sid),
+            provider_id=str(message.sid),
             status=STATUS_MAP.get(twilio_status, "queued"),
             twilio_status=twilio_status,
             num_segments=segments,

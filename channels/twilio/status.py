@@ -5,19 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
+from channels.base import ContactEffect, Ignored
 from channels.twilio.inbound import InvalidWebhook, RejectReason, form_field
-
-
-class ContactEffect(StrEnum):
-    """What a permanent error says about the person's number."""
-
-    OPTED_OUT = "opted_out"  # they replied STOP to Twilio (21610): never message them
-    INVALID = "invalid"  # not a mobile number / not a number at all
-    UNREACHABLE = "unreachable"  # handset unknown, off, or the carrier refuses
-
 
 # Twilio error code -> what it means for the contact.
 CONTACT_EFFECTS: dict[int, ContactEffect] = {
@@ -63,10 +54,6 @@ class StatusUpdate:
         return CONTACT_EFFECTS.get(self.error_code)
 
 
-class IgnoredStatus(ValueError):
-    """A status callback we do not act on (e.g. ``received`` for an inbound message)."""
-
-
 def _parse_dlr_date(raw: str) -> datetime | None:
     try:
         return datetime.strptime(raw, "%y%m%d%H%M").replace(tzinfo=UTC)
@@ -74,8 +61,9 @@ def _parse_dlr_date(raw: str) -> datetime | None:
         return None
 
 
-def parse_status(form: Mapping[str, Any]) -> StatusUpdate:
-    """A status callback as a ``StatusUpdate``; ``InvalidWebhook``/``IgnoredStatus`` otherwise."""
+def parse_status(form: Mapping[str, Any]) -> StatusUpdate | Ignored:
+    """A status callback as a ``StatusUpdate``; ``Ignored`` for a status that is not about an
+    outbound delivery (e.g. ``received``); raises ``InvalidWebhook`` without a MessageSid."""
     sid = (form_field(form, "MessageSid") or form_field(form, "SmsSid")).strip()
     if not sid:
         raise InvalidWebhook(RejectReason.NO_MESSAGE_SID, "The form has no MessageSid.")
@@ -83,7 +71,7 @@ def parse_status(form: Mapping[str, Any]) -> StatusUpdate:
     twilio_status = raw_status.strip().lower()
     status = STATUS_MAP.get(twilio_status)
     if status is None:
-        raise IgnoredStatus(f"Status {twilio_status!r} is not an outbound delivery status.")
+        return Ignored(f"Status {twilio_status!r} is not an outbound delivery status.")
     code_text = form_field(form, "ErrorCode").strip()
     error_code = int(code_text) if code_text.isdigit() else None
     raw_done = form_field(form, "RawDlrDoneDate").strip()

@@ -17,7 +17,8 @@ from typing import Any
 
 import click
 
-from channels.telegram.sender import SendError, TelegramSender
+from channels.base import SendError
+from channels.telegram.sender import TelegramSender
 from palaute.config import Settings
 
 WEBHOOK_PATH = "/webhooks/telegram"

@@ -21,6 +21,7 @@ from flask import Blueprint, Response, request
 from flask.blueprints import BlueprintSetupState
 
 from bot.language import language_for_phone
+from channels.base import Ignored
 from channels.twilio.inbound import InvalidWebhook, parse_inbound
 from channels.twilio.signature import (
     SIGNATURE_HEADER,
@@ -28,7 +29,7 @@ from channels.twilio.signature import (
     public_url,
     verify_signature,
 )
-from channels.twilio.status import IgnoredStatus, parse_status
+from channels.twilio.status import parse_status
 from channels.twilio.twiml import render_twiml
 from palaute.web import now, services
 from service.delivery_status import record_status
@@ -141,9 +142,9 @@ def status_callback() -> Response:
         update = parse_status(request.form)
     except InvalidWebhook as error:
         return _text(f"Not a Twilio status callback: {error}", 400)
-    except IgnoredStatus as error:
-        log.info("Twilio status callback ignored: %s", error)
-        return _text("ignored", 200)
+    if isinstance(update, Ignored):
+        log.info("Twilio status callback ignored: %s", update.reason)
+        return _text(update.outcome.value, 200)
     message_id = _message_id(request.args.get("m"))
     try:
         container = services()

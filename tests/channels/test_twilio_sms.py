@@ -8,6 +8,7 @@ from xml.etree import ElementTree
 import pytest
 
 from bot.messages import InboundKind, Outgoing, OutgoingKind
+from channels.base import ContactEffect, Ignored, InboundOutcome
 from channels.twilio.inbound import InvalidWebhook, RejectReason, parse_inbound
 from channels.twilio.sender import (
     PermanentSendError,
@@ -18,7 +19,7 @@ from channels.twilio.sender import (
     parse_retry_after,
 )
 from channels.twilio.signature import compute_signature, public_url, verify_signature
-from channels.twilio.status import FINAL_STATUSES, ContactEffect, IgnoredStatus, parse_status
+from channels.twilio.status import FINAL_STATUSES, parse_status
 from channels.twilio.twiml import MAX_INBOUND_CHARS, clean_text, render_twiml
 from tests.fakes.twilio_api import FakeTwilioAPI, load_fixture
 
@@ -347,8 +348,9 @@ def test_intermediate_statuses(twilio_status: str, status: str) -> None:
 
 
 def test_inbound_statuses_are_ignored() -> None:
-    with pytest.raises(IgnoredStatus):
-        parse_status(load_fixture("inbound_sms.json"))
+    ignored = parse_status(load_fixture("inbound_sms.json"))
+    assert isinstance(ignored, Ignored) and ignored.outcome is InboundOutcome.IGNORED
+    assert "'received' is not an outbound delivery status" in ignored.reason
 
 
 # --- TwiML ----------------------------------------------------------------------------------
@@ -445,23 +447,23 @@ def test_send_through_a_messaging_service(fake: FakeTwilioAPI) -> None:
 RETRY, PERMANENT = RetryableSendError, PermanentSendError
 ERROR_CASES = [
     # name, script, error type, code, retry_after, contact effect
-    ("429 with Retry-After", dict(status=429, retry_after=7), RETRY, 20429, 7.0, None),
-    ("500", dict(status=500), RETRY, 20500, None, None),
-    ("503 with Retry-After", dict(status=503, retry_after=2), RETRY, 20500, 2.0, None),
-    ("502 html", dict(status=502, body="<html>Bad Gateway</html>"), RETRY, 502, None, None),
-    ("21610 unsubscribed", dict(status=400, code=21610), PERMANENT, 21610, None,
+    ("429 with Retry-After", dict(status=429, retry_after=7), RETRY, "20429", 7.0, None),
+    ("500", dict(status=500), RETRY, "20500", None, None),
+    ("503 with Retry-After", dict(status=503, retry_after=2), RETRY, "20500", 2.0, None),
+    ("502 html", dict(status=502, body="<html>Bad Gateway</html>"), RETRY, "502", None, None),
+    ("21610 unsubscribed", dict(status=400, code=21610), PERMANENT, "21610", None,
      ContactEffect.OPTED_OUT),
-    ("21211 invalid", dict(status=400, code=21211), PERMANENT, 21211, None,
+    ("21211 invalid", dict(status=400, code=21211), PERMANENT, "21211", None,
      ContactEffect.INVALID),
-    ("21614 not mobile", dict(status=400, code=21614), PERMANENT, 21614, None,
+    ("21614 not mobile", dict(status=400, code=21614), PERMANENT, "21614", None,
      ContactEffect.INVALID),
-    ("30003 unreachable", dict(status=400, code=30003), PERMANENT, 30003, None,
+    ("30003 unreachable", dict(status=400, code=30003), PERMANENT, "30003", None,
      ContactEffect.UNREACHABLE),
-    ("30005 unknown", dict(status=400, code=30005), PERMANENT, 30005, None,
+    ("30005 unknown", dict(status=400, code=30005), PERMANENT, "30005", None,
      ContactEffect.UNREACHABLE),
-    ("30006 landline", dict(status=400, code=30006), PERMANENT, 30006, None,
+    ("30006 landline", dict(status=400, code=30006), PERMANENT, "30006", None,
      ContactEffect.UNREACHABLE),
-    ("21602 other 4xx", dict(status=400, code=21602), PERMANENT, 21602, None, None),
+    ("21602 other 4xx", dict(status=400, code=21602), PERMANENT, "21602", None, None),
 ]  # fmt: skip
 
 
@@ -475,7 +477,7 @@ def test_send_errors_are_typed(
     sender: TwilioSender,
     script: dict,
     error_type: type[SendError],
-    code: int,
+    code: str,
     retry_after: float | None,
     effect: ContactEffect | None,
 ) -> None:
