@@ -46,7 +46,7 @@ from psycopg import sql
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from bot.flow_loader import Catalogue
+from bot.catalogue import Catalogue
 from channels.twilio.sender import TwilioSender
 from service.visits import Intake, Visit, store_visits
 from storage import migrate

@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from bot.flow_loader import Catalogue
+from bot.catalogue import Catalogue
 from bot.messages import Inbound
 from service.conversations import ConversationService
 from storage import migrate

@@ -54,7 +54,7 @@ from bench.harness import (  # noqa: E402
     gunicorn,
     merge,
 )
-from bot.flow_loader import Catalogue  # noqa: E402
+from bot.catalogue import Catalogue  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 
 AUTH_TOKEN = "b3c5d1e9f0a2b4c6d8e0f1a3b5c7d9e1"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from bot import engine, keywords
@@ -23,12 +24,12 @@ from bot.language import (
 )
 from bot.messages import Choice, Inbound, InboundKind, Outgoing, OutgoingKind
 from bot.replies import parse_reply
-from bot.run import Outcome, RecordedAnswer, RunState, RunStatus
-from bot.texts import LANGUAGE_NAMES, has_system_language, system_text
+from bot.run import Event, Outcome, RecordedAnswer, RunState, RunStatus
+from bot.texts import has_system_language, language_name, system_text
 
 
 class FlowCatalogue(Protocol):
-    """The current flows (bot.flow_loader.Catalogue implements this)."""
+    """The current flows (bot.catalogue.Catalogue implements this)."""
 
     def get(self, flow_id: str) -> Flow | None: ...
     def by_keyword(self, text: str) -> Flow | None: ...
@@ -47,10 +48,23 @@ class Contact:
     country_language: str | None = None  # prior from the phone number's country
 
 
+class OptAction(StrEnum):
+    OUT = "out"
+    IN = "in"
+
+
+class OptVia(StrEnum):
+    """How an opt-out or opt-in came about (stored as this text in opt_events.via)."""
+
+    KEYWORD = "keyword"  # the citizen sent STOP, LOPETA, /stop, START ...
+    PROVIDER = "provider"  # the provider flagged it (Twilio OptOutType) or refused to deliver
+    CORE = "core"  # the contact changed without an event (stored by the caller)
+
+
 @dataclass(frozen=True)
 class OptEvent:
-    action: str  # "out" or "in"
-    via: str  # "keyword", "provider" (Twilio OptOutType), "command" (/stop), "blocked"
+    action: OptAction
+    via: OptVia
     keyword: str  # what the citizen sent
 
 
@@ -61,7 +75,7 @@ class Turn:
     closed: tuple[RunState, ...] = ()  # other runs this turn closed (replaced by a new start)
     messages: tuple[Outgoing, ...] = ()
     answers: tuple[RecordedAnswer, ...] = ()
-    events: tuple[str, ...] = field(default=())
+    events: tuple[Event, ...] = field(default=())
     opt_event: OptEvent | None = None
 
 
@@ -99,17 +113,17 @@ def converse(
     typed = inbound.kind is InboundKind.TEXT
     flagged = inbound.provider_keyword
     if flagged == "STOP" or (flagged is None and typed and keywords.is_opt_out(text)):
-        return talk.opt_out(via="provider" if flagged else "keyword")
+        return talk.opt_out(via=OptVia.PROVIDER if flagged else OptVia.KEYWORD)
     opt_in = flagged == "START" or (flagged is None and typed and keywords.is_opt_in(text))
     if opt_in and contact.opted_out:
-        return talk.opt_in(via="provider" if flagged else "keyword")
+        return talk.opt_in(via=OptVia.PROVIDER if flagged else OptVia.KEYWORD)
     if flagged == "HELP" or (flagged is None and typed and keywords.is_help(text)):
         return talk.help(organisation, organisation_contact)
     if contact.opted_out:
         # Nothing is sent to an opted-out contact until it opts in again.
-        return Turn(contact=contact, run=None, events=("ignored_opted_out",))
+        return Turn(contact=contact, run=None, events=(Event.IGNORED_OPTED_OUT,))
     if opt_in:
-        return talk.opt_in(via="provider" if flagged else "keyword")
+        return talk.opt_in(via=OptVia.PROVIDER if flagged else OptVia.KEYWORD)
     if inbound.kind is InboundKind.START or keywords.normalise(text) == "/start":
         return talk.start_code(inbound.start_code)
     if inbound.kind is not InboundKind.BUTTON and keywords.is_language_menu(text):
@@ -135,7 +149,7 @@ def converse(
     if lapsed is not None and inbound.kind in (InboundKind.TEXT, InboundKind.BUTTON):
         latest = lapsed()
         if latest is not None and answers_lapsed_run(latest[0], latest[1], now):
-            talk.events.append("late_answer")
+            talk.events.append(Event.LATE_ANSWER)
             return talk.too_late(*latest)
     return talk.no_survey()
 
@@ -166,7 +180,7 @@ def start_run(
     if flow is None:
         raise EngineError(f"no flow {flow_id!r}")
     if contact.opted_out:
-        return Turn(contact=contact, run=None, events=("skipped_opted_out",))
+        return Turn(contact=contact, run=None, events=(Event.SKIPPED_OPTED_OUT,))
     inbound = Inbound(channel=contact.channel, address="", text="", kind=InboundKind.START)
     talk = _Talk(catalogue, contact, run, run_flow, inbound, now, None)
     return talk.start_flow(flow, service_point=service_point, visit_language=language)
@@ -193,7 +207,7 @@ class _Talk:
         self.now = now
         self.detector = detector
         self.closed: list[RunState] = []
-        self.events: list[str] = []
+        self.events: list[Event] = []
         self.answers: list[RecordedAnswer] = []
 
     # --- helpers ---------------------------------------------------------------------------
@@ -218,7 +232,11 @@ class _Talk:
         opt_event: OptEvent | None = None,
     ) -> Turn:
         contact = contact or self.contact
-        if run is not None and contact.language != run.language and "started" not in self.events:
+        if (
+            run is not None
+            and contact.language != run.language
+            and Event.STARTED not in self.events
+        ):
             contact = replace(contact, language=run.language)
         return Turn(
             contact=contact,
@@ -257,26 +275,26 @@ class _Talk:
         local = keywords.keyword_language(self.inbound.text)
         return local if local is not None else self.language()
 
-    def opt_out(self, via: str) -> Turn:
+    def opt_out(self, via: OptVia) -> Turn:
         language = self.keyword_reply_language()
         self.close_active()
-        self.events.append("opted_out")
+        self.events.append(Event.OPTED_OUT)
         contact = replace(self.contact, opted_out=True)
-        event = OptEvent(action="out", via=via, keyword=self.inbound.text.strip()[:64])
+        event = OptEvent(action=OptAction.OUT, via=via, keyword=self.inbound.text.strip()[:64])
         message = _info(system_text("opted_out", language), language)
         return self.finish(None, [message], contact=contact, opt_event=event)
 
-    def opt_in(self, via: str) -> Turn:
+    def opt_in(self, via: OptVia) -> Turn:
         language = self.keyword_reply_language()
-        self.events.append("opted_in")
+        self.events.append(Event.OPTED_IN)
         contact = replace(self.contact, opted_out=False)
-        event = OptEvent(action="in", via=via, keyword=self.inbound.text.strip()[:64])
+        event = OptEvent(action=OptAction.IN, via=via, keyword=self.inbound.text.strip()[:64])
         message = _info(system_text("opted_in", language), language)
         return self.finish(self.run, [message], contact=contact, opt_event=event)
 
     def help(self, organisation: str, organisation_contact: str) -> Turn:
         language = self.keyword_reply_language()
-        self.events.append("help")
+        self.events.append(Event.HELP)
         contact_part = f" {organisation_contact}." if organisation_contact else ""
         text = system_text(
             "help", language, organisation=organisation or "Palaute", contact=contact_part
@@ -294,13 +312,11 @@ class _Talk:
             for flow in self.catalogue.all():
                 seen.update(dict.fromkeys(flow.languages))
             languages = tuple(seen) or ("fi", "sv", "en")
-        return tuple(
-            Choice(value=code.upper(), label=LANGUAGE_NAMES.get(code, code)) for code in languages
-        )
+        return tuple(Choice(value=code.upper(), label=language_name(code)) for code in languages)
 
     def language_menu(self) -> Turn:
         language = self.language()
-        self.events.append("language_menu")
+        self.events.append(Event.LANGUAGE_MENU)
         choices = self.language_choices()
         listing = ", ".join(f"{c.value} {c.label}" for c in choices)
         text = system_text("language_menu", language, choices=listing)
@@ -310,9 +326,9 @@ class _Talk:
         found = self.catalogue.by_code(code) if code else None
         if found is None:
             language = self.language()
-            key = "unknown_code" if code else "no_survey"
-            self.events.append(key)
-            text = system_text(key, language, keywords=self.keywords_text(language))
+            event = Event.UNKNOWN_CODE if code else Event.NO_SURVEY
+            self.events.append(event)
+            text = system_text(event.value, language, keywords=self.keywords_text(language))
             menu = self.flow_menu(language)
             return self.finish(self.run, [_info(text, language, choices=menu)])
         flow, service_point = found
@@ -332,8 +348,8 @@ class _Talk:
         if asked is not None and has_system_language(asked):
             language = asked
             contact = replace(contact, language=asked)
-            self.events.append("language_changed")
-        self.events.append("no_survey")
+            self.events.append(Event.LANGUAGE_CHANGED)
+        self.events.append(Event.NO_SURVEY)
         menu = self.flow_menu(language)
         if menu:
             keywords_text = " / ".join(choice.value for choice in menu)
@@ -373,7 +389,7 @@ class _Talk:
             service_point = flow.service_points[0]
         outcome = engine.start(flow, language=language, now=self.now, service_point=service_point)
         if restarting:
-            self.events.append("restarted")
+            self.events.append(Event.RESTARTED)
         self.events.extend(outcome.events)
         return self.finish(outcome.state, list(outcome.messages))
 
@@ -399,8 +415,8 @@ class _Talk:
         )
         messages: list[Outgoing] = []
         if decision.unsupported is not None:
-            self.events.append("unsupported_language")
-            names = ", ".join(LANGUAGE_NAMES.get(code, code) for code in flow.languages)
+            self.events.append(Event.UNSUPPORTED_LANGUAGE)
+            names = ", ".join(language_name(code) for code in flow.languages)
             messages.append(
                 _info(system_text("unsupported_language", run.language, names=names), run.language)
             )

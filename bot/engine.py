@@ -14,7 +14,7 @@ from bot.flow import END, Condition, Flow, OnInvalid, Op, ScaleStyle, Step, Step
 from bot.keywords import is_skip
 from bot.messages import Inbound, InboundKind, Outgoing, OutgoingKind
 from bot.replies import Parsed, button_value, choices_for, parse_reply
-from bot.run import AnswerValue, Outcome, RecordedAnswer, RunState, RunStatus
+from bot.run import AnswerValue, Event, Outcome, RecordedAnswer, RunState, RunStatus
 from bot.texts import SMILEY_FACES, system_text
 
 QUESTION_KINDS = frozenset(
@@ -50,7 +50,7 @@ def start(flow: Flow, *, language: str, now: datetime, service_point: str | None
         state = state.with_(status=RunStatus.COMPLETED)
     else:
         state = state.with_(current_step=current)
-    return Outcome(state=state, messages=messages, events=("started", *events))
+    return Outcome(state=state, messages=messages, events=(Event.STARTED, *events))
 
 
 def reply(flow: Flow, state: RunState, inbound: Inbound, now: datetime) -> Outcome:
@@ -87,7 +87,7 @@ def expire(flow: Flow, state: RunState, now: datetime) -> Outcome | None:
     if state.status is not RunStatus.ACTIVE or now < state.expires_at:
         return None
     closed = state.with_(status=RunStatus.EXPIRED, current_step=None, attempts=0)
-    return Outcome(state=closed, events=("expired",))
+    return Outcome(state=closed, events=(Event.EXPIRED,))
 
 
 def switch_language(flow: Flow, state: RunState, language: str, now: datetime) -> Outcome:
@@ -98,10 +98,10 @@ def switch_language(flow: Flow, state: RunState, language: str, now: datetime) -
         language=language, last_activity_at=now, expires_at=now + flow.expires_after
     )
     if switched.status is not RunStatus.ACTIVE or switched.current_step is None:
-        return Outcome(state=switched, events=("language_changed",))
+        return Outcome(state=switched, events=(Event.LANGUAGE_CHANGED,))
     step = _step(flow, switched.current_step)
     return Outcome(
-        state=switched, messages=(_prompt(flow, step, language),), events=("language_changed",)
+        state=switched, messages=(_prompt(flow, step, language),), events=(Event.LANGUAGE_CHANGED,)
     )
 
 
@@ -209,7 +209,7 @@ def _invalid(flow: Flow, state: RunState, step: Step, raw: str, now: datetime) -
         language=state.language,
         kind=OutgoingKind.CLOSING,
     )
-    return Outcome(state=closed, messages=(bye,), answers=(answer,), events=("ended",))
+    return Outcome(state=closed, messages=(bye,), answers=(answer,), events=(Event.ENDED,))
 
 
 def _walk(
@@ -218,7 +218,7 @@ def _walk(
     step_id: str,
     answers: dict[str, AnswerValue],
     skipped: tuple[str, ...],
-) -> tuple[str | None, tuple[Outgoing, ...], tuple[str, ...]]:
+) -> tuple[str | None, tuple[Outgoing, ...], tuple[Event, ...]]:
     """Walk from ``step_id`` through message steps to the next question or the end.
 
     Returns the question's step id (None at the end), the messages to send and events.
@@ -231,7 +231,7 @@ def _walk(
                 language=language,
                 kind=OutgoingKind.CLOSING,
             )
-            return None, (*messages, closing), ("completed",)
+            return None, (*messages, closing), (Event.COMPLETED,)
         step = _step(flow, step_id)
         messages.append(_prompt(flow, step, language))
         if step.kind in QUESTION_KINDS:

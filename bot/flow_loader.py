@@ -1,28 +1,21 @@
 """YAML flow files -> ``bot.flow.Flow``, with every problem pinned to file:line:column.
 
 Staff write flows in YAML (see docs/flows.md). ``read_flow_text`` parses a file with
-PyYAML's composer so that every value keeps its position, reads it field by field
-(collecting *all* problems instead of stopping at the first), then runs the checks in
-``bot.flow_validate``. ``load_flow_text`` is the strict form: it returns a Flow or
-raises ``FlowError``.
-
-The YAML dialect is YAML 1.2-like on purpose: only ``true``/``false`` are booleans (so
-the Norwegian language code ``no`` and a synonym ``yes`` stay text) and ``9:00`` is not
-a base-60 number.
+PyYAML's composer so that every value keeps its position, reads it section by
+section as ``bot.flow_grammar`` defines them (collecting *all* problems instead of
+stopping at the first; single values are read by ``bot.flow_values``), then runs the
+checks in ``bot.flow_validate``. ``load_flow_text`` is the strict form: it returns a Flow or
+raises ``FlowError``. The YAML dialect (which scalars mean what) is ``bot.flow_yaml``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
-from pathlib import Path as FilePath
+from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.flow import (
     END,
@@ -37,215 +30,48 @@ from bot.flow import (
     ScaleStyle,
     Step,
     StepKind,
-    Texts,
     Triggers,
 )
+from bot.flow_grammar import (
+    BRANCH,
+    CODE,
+    CODE_ENTRY,
+    DAYS,
+    DEFAULT_SCALE,
+    FLOW,
+    FOLLOWUP,
+    KIND_KEYS,
+    LANGUAGE,
+    OPTION,
+    SCALES,
+    STEP,
+    TIME,
+    TRIGGERS,
+    WINDOW,
+    step_keys,
+)
 from bot.flow_problems import (
+    FieldPath,
     FlowError,
-    Path,
     Positions,
     Problem,
     ProblemSink,
     Severity,
     did_you_mean,
-    format_path,
     sentence,
 )
-from bot.flow_validate import check_catalogue, check_flow, normalise_word
+from bot.flow_validate import check_flow
+from bot.flow_values import ValueReader, type_name
+from bot.flow_yaml import FlowYamlLoader, syntax_problem, to_plain
 
 __all__ = [
-    "Catalogue",
-    "FlowError",
     "Reading",
     "flow_version",
-    "load_catalogue",
     "load_flow_file",
     "load_flow_text",
-    "parse_duration",
     "read_flow_file",
     "read_flow_text",
 ]
-
-# --- YAML dialect --------------------------------------------------------------------------
-
-_BOOL = "tag:yaml.org,2002:bool"
-_INT = "tag:yaml.org,2002:int"
-_FLOAT = "tag:yaml.org,2002:float"
-_NULL = "tag:yaml.org,2002:null"
-_STR = "tag:yaml.org,2002:str"
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
-_MERGE = "tag:yaml.org,2002:merge"
-
-
-class _FlowYamlLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core-schema scalars (no yes/no/on/off, no 9:00 = 540)."""
-
-
-_FlowYamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in {_BOOL, _INT, _FLOAT, _TIMESTAMP}]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_FlowYamlLoader.add_implicit_resolver(
-    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-_FlowYamlLoader.add_implicit_resolver(_INT, re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
-_FlowYamlLoader.add_implicit_resolver(
-    _FLOAT,
-    re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"),
-    list("-+0123456789."),
-)
-
-_SYNTAX_HINTS = (
-    ("found character '\\t'", "indent with spaces, not tabs"),
-    ("mapping values are not allowed", "put quotes around a text that contains ': '"),
-    ("could not find expected ':'", "each line needs `key: value`; check the indentation"),
-    ("expected <block end>", "check the indentation: items of one list or mapping line up"),
-    (
-        "while parsing a flow",
-        "inside { } or [ ], put texts that contain , ? : or # in "
-        "quotes, or write one `key: value` per line",
-    ),
-    ("found undefined alias", "define the &anchor before using *alias"),
-    ("expected a single document", "remove the `---` line: one flow per file"),
-    ("found unexpected end of stream", "close the quote or bracket that is still open"),
-    ("while scanning a quoted scalar", "close the quote that is still open"),
-    (
-        "found character that cannot start any token",
-        "put quotes around texts that start with @, ` or another special character",
-    ),
-)
-
-
-def _syntax_problem(error: yaml.YAMLError, source: str) -> Problem:
-    line, column = 1, 1
-    message = str(error)
-    if isinstance(error, yaml.MarkedYAMLError):
-        mark = error.problem_mark or error.context_mark
-        if error.context_mark is not None and "end of stream" in (error.problem or ""):
-            mark = error.context_mark  # where the unclosed quote or bracket starts
-        if mark is not None:
-            line, column = mark.line + 1, mark.column + 1
-        message = " ".join(part for part in (error.context, error.problem) if part)
-    elif isinstance(error, yaml.reader.ReaderError):
-        message = f"character {error.character!r} is not allowed in YAML"
-    text = str(error)
-    hint = next((h for needle, h in _SYNTAX_HINTS if needle in text), "fix the YAML syntax")
-    return Problem(source, line, column, "(YAML syntax)", f"invalid YAML: {message}", hint)
-
-
-def _scalar(node: ScalarNode, path: Path, sink: ProblemSink) -> Any:
-    value: str = node.value
-    if node.tag == _NULL:
-        return None
-    if node.tag == _BOOL:
-        return value.lower() == "true"
-    if node.tag == _INT:
-        return int(value)
-    if node.tag == _FLOAT:
-        return float(value)
-    if node.tag != _STR:
-        sink.error(path, f"unsupported YAML tag {node.tag!r}", "remove the tag (the `!...` part)")
-    return value
-
-
-def _to_plain(node: Node, path: Path, sink: ProblemSink, depth: int = 0) -> Any:
-    sink.positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if depth > 50:
-        sink.error(path, "the document nests too deeply", "simplify the structure")
-        return None
-    if isinstance(node, ScalarNode):
-        return _scalar(node, path, sink)
-    if isinstance(node, SequenceNode):
-        return [_to_plain(child, (*path, i), sink, depth + 1) for i, child in enumerate(node.value)]
-    if isinstance(node, MappingNode):
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key_mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            if not isinstance(key_node, ScalarNode) or key_node.tag == _MERGE:
-                line, column = key_mark
-                sink.problems.append(
-                    Problem(
-                        sink.source,
-                        line,
-                        column,
-                        format_path(path),
-                        "unsupported key",
-                        "keys are plain words such as `id` or `fi` (no `<<` merges)",
-                    )
-                )
-                continue
-            key = str(key_node.value)
-            child = (*path, key)
-            if key in out:
-                line, column = key_mark
-                sink.problems.append(
-                    Problem(
-                        sink.source, line, column, format_path(child),
-                        f"`{key}` is given twice",
-                        "remove one of them: the later one would silently win",
-                    )
-                )  # fmt: skip
-                continue
-            sink.positions.keys[child] = key_mark
-            out[key] = _to_plain(value_node, child, sink, depth + 1)
-        return out
-    return None  # pragma: no cover - PyYAML has only these three node kinds
-
-
-# --- small readers -------------------------------------------------------------------------
-
-SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})?$")
-CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # Telegram deep-link start parameter
-TIME = re.compile(r"^(?:[01]?[0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
-_DURATION_PART = re.compile(r"(\d+)\s*(w|d|h|min|m|s)")
-_DURATION = re.compile(r"^\s*(?:\d+\s*(?:w|d|h|min|m|s)\s*)+$")
-_UNITS = {"w": "weeks", "d": "days", "h": "hours", "min": "minutes", "m": "minutes", "s": "seconds"}
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-SCALES = ("1-5", "1-4", "1-3", "1-7", "1-10", "0-10", "smiley-4", "smiley-5")
-ALL_LANGUAGES = "all"  # synonyms/keywords under `all:` count in every language
-
-TOP_KEYS = (
-    "id", "title", "description", "languages", "default_language", "service_points",
-    "triggers", "expires_after", "expired", "closing", "followup", "steps",
-)  # fmt: skip
-TOP_REQUIRED = ("id", "title", "languages", "default_language", "closing", "steps")
-COMMON_STEP_KEYS = (
-    "id", "type", "text", "optional", "invalid", "max_attempts", "on_invalid", "next",
-    "metric", "note",
-)  # fmt: skip
-KIND_KEYS: dict[StepKind, tuple[str, ...]] = {
-    StepKind.MESSAGE: (),
-    StepKind.CHOICE: ("options",),
-    StepKind.SCALE: ("scale",),
-    StepKind.NPS: (),
-    StepKind.YES_NO: (),
-    StepKind.TEXT: ("max_length",),
-    StepKind.NUMBER: ("min", "max"),
-}
-MESSAGE_KEYS = ("id", "type", "text", "next", "note")
-ALL_STEP_KEYS = tuple(dict.fromkeys(COMMON_STEP_KEYS + sum(KIND_KEYS.values(), ())))
-OPTION_KEYS = ("id", "label", "synonyms", "score")
-BRANCH_KEYS = ("if", "goto")
-TRIGGER_KEYS = ("keywords", "codes")
-CODE_KEYS = ("code", "service_point")
-FOLLOWUP_KEYS = ("delay", "window", "reminder_after", "reminder", "give_up_after", "frequency_cap")
-WINDOW_KEYS = ("start", "end", "days")
-
-KEY_HINTS = {
-    "id": "add `id: some-name` (lower-case letters, digits, - and _)",
-    "title": "add `title:` with a short name per language (fi: ..., sv: ..., en: ...)",
-    "languages": "add `languages: [fi, sv, en]`",
-    "default_language": "add `default_language: fi` (one of `languages`)",
-    "closing": "add `closing:` with the thank-you message per language",
-    "steps": "add `steps:` with at least one question",
-    "type": "add `type:` (message, choice, scale, nps, yes_no, text or number)",
-    "text": "add `text:` with the question per language",
-    "options": "add `options:` with at least two answers",
-    "label": "add `label:` with the option's text per language",
-    "goto": "add `goto: <step id>` (or `goto: end`)",
-    "code": "add `code: some_code`",
-}
 
 # Spellings people bring from other tools, for "did you mean".
 OP_ALIASES = {
@@ -253,40 +79,6 @@ OP_ALIASES = {
     "<": "lt", ">": "gt", "=": "eq", "==": "eq", "equals": "eq", "is": "eq",
     "neq": "ne", "!=": "ne", "not": "ne", "one_of": "in", "nin": "not_in",
 }  # fmt: skip
-
-TYPE_NAMES = {
-    str: "a text",
-    int: "a whole number",
-    bool: "true or false",
-    list: "a list",
-    dict: "a mapping (`key: value` lines)",
-}
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "nothing (empty)"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int):
-        return "a number"
-    if isinstance(value, float):
-        return "a decimal number"
-    if isinstance(value, str):
-        return "a text"
-    if isinstance(value, list):
-        return "a list"
-    return "a mapping"
-
-
-def parse_duration(text: str) -> timedelta | None:
-    """``"24h"`` -> 24 hours; ``"1d 12h"``, ``"90m"``, ``"2w"``; None when not a duration."""
-    if not _DURATION.match(text):
-        return None
-    total = timedelta()
-    for amount, unit in _DURATION_PART.findall(text):
-        total += timedelta(**{_UNITS[unit]: int(amount)})
-    return total
 
 
 def flow_version(text: str) -> str:
@@ -319,187 +111,16 @@ class Reading:
 
 
 @dataclass
-class _Reader:
-    sink: ProblemSink
-    languages: tuple[str, ...] = ()
+class _Reader(ValueReader):
+    """Reads a flow document section by section (see bot.flow_grammar for the sections)."""
+
     step_ids: list[str] = field(default_factory=list)
     steps_complete: bool = True  # every step had a readable id and type
-
-    # generic checks
-
-    def is_type(self, value: Any, path: Path, kind: type, what: str = "") -> bool:
-        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-        if not ok:
-            expected = what or TYPE_NAMES[kind]
-            hint = {
-                str: "write a text (put it in quotes if it looks like a number)",
-                int: "write a whole number without quotes",
-                bool: "write true or false",
-                list: "write a list: one `- item` per line, or [a, b]",
-                dict: "write `key: value` lines indented under this field",
-            }[kind]
-            self.sink.error(path, f"should be {expected}, not {_type_name(value)}", hint)
-        return ok
-
-    def mapping(
-        self,
-        value: Any,
-        path: Path,
-        allowed: Iterable[str],
-        required: Iterable[str] = (),
-        elsewhere: Mapping[str, str] | None = None,
-    ) -> dict[str, Any] | None:
-        if not self.is_type(value, path, dict):
-            return None
-        allowed = tuple(allowed)
-        for key in value:
-            if key in allowed:
-                continue
-            if elsewhere and key in elsewhere:
-                self.sink.error((*path, key), elsewhere[key], f"remove `{key}`", at_key=True)
-                continue
-            suggestion = did_you_mean(key, allowed)
-            hint = sentence(suggestion) if suggestion else ""
-            hint = hint or f"allowed here: {', '.join(allowed)}"
-            self.sink.error((*path, key), f"unknown key `{key}`", hint, at_key=True)
-        for key in required:
-            if key not in value:
-                self.sink.error(path, f"missing `{key}`", KEY_HINTS.get(key, f"add `{key}:`"))
-        return dict(value)
-
-    def string(self, value: Any, path: Path) -> str | None:
-        if not self.is_type(value, path, str):
-            return None
-        if not value.strip():
-            self.sink.error(path, "is empty", "write the text, or remove the field")
-            return None
-        return str(value)
-
-    def slug(self, value: Any, path: Path, what: str) -> str | None:
-        joiner = "-" if what in ("flow id", "service point") else "_"
-        text = self.string(value, path)
-        if text is not None and not SLUG.match(text):
-            self.sink.error(
-                path,
-                f"{what} {text!r} has characters that are not allowed",
-                "use lower-case letters a-z, digits, - and _ (e.g. "
-                f"{re.sub(r'[^a-z0-9_-]+', joiner, text.lower()).strip('_-') or 'name'!r})",
-            )
-            return None
-        return text
-
-    def integer(self, value: Any, path: Path, low: int | None = None) -> int | None:
-        if not self.is_type(value, path, int):
-            return None
-        if low is not None and value < low:
-            self.sink.error(path, f"should be at least {low}", f"write a number ≥ {low}")
-            return None
-        return int(value)
-
-    def boolean(self, value: Any, path: Path) -> bool | None:
-        return bool(value) if self.is_type(value, path, bool) else None
-
-    def duration(self, value: Any, path: Path) -> timedelta | None:
-        hint = "write a duration like 30m, 2h, 24h, 3d or 1w"
-        if not isinstance(value, str):
-            self.sink.error(path, f"should be a duration, not {_type_name(value)}", hint)
-            return None
-        parsed = parse_duration(value)
-        if parsed is None or parsed <= timedelta():
-            self.sink.error(path, f"{value!r} is not a duration", hint)
-            return None
-        return parsed
-
-    def choice_of(self, value: Any, path: Path, allowed: Iterable[str], what: str) -> str | None:
-        allowed = tuple(allowed)
-        text = self.string(value, path)
-        if text is None:
-            return None
-        if text not in allowed:
-            suggestion = did_you_mean(text, allowed)
-            hint = sentence(suggestion) if suggestion else f"use one of: {', '.join(allowed)}"
-            self.sink.error(path, f"unknown {what} {text!r}", hint)
-            return None
-        return text
-
-    def texts(self, value: Any, path: Path, what: str = "text") -> Texts:
-        """A text per declared language; problems for missing or undeclared ones."""
-        if isinstance(value, str) and len(self.languages) == 1:
-            return {self.languages[0]: value} if self.string(value, path) else {}
-        if isinstance(value, str):
-            self.sink.error(
-                path,
-                f"the {what} is given once, but the flow has {len(self.languages)} languages",
-                "write it per language: `fi: ...`, `sv: ...`, `en: ...` on indented lines",
-            )
-            return {}
-        if not self.is_type(value, path, dict, "a text per language (fi: ..., sv: ...)"):
-            return {}
-        out: Texts = {}
-        for language, text in value.items():
-            child = (*path, language)
-            if self.languages and language not in self.languages:
-                self.sink.warning(
-                    child,
-                    f"{language!r} is not in `languages`, so this text is never sent",
-                    f"add {language} to `languages`, or remove this line"
-                    + (
-                        f" ({did_you_mean(language, self.languages)})"
-                        if did_you_mean(language, self.languages)
-                        else ""
-                    ),
-                    at_key=True,
-                )
-            checked = self.string(text, child)
-            if checked is not None:
-                out[language] = checked
-        for language in self.languages:
-            if language not in value:
-                self.sink.error(
-                    path,
-                    f"missing {language} translation of the {what}",
-                    f"add `{language}: ...` under this field",
-                )
-        return out
-
-    def words(self, value: Any, path: Path) -> tuple[str, ...]:
-        """A list of words (numbers are taken as text: `1` is the word "1")."""
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            value = [value]
-        if not self.is_type(value, path, list):
-            return ()
-        out: list[str] = []
-        for index, word in enumerate(value):
-            if isinstance(word, int) and not isinstance(word, bool):
-                word = str(word)
-            text = self.string(word, (*path, index))
-            if text is not None:
-                out.append(text.strip())
-        return tuple(out)
-
-    def words_per_language(self, value: Any, path: Path, what: str) -> dict[str, tuple[str, ...]]:
-        if not self.is_type(value, path, dict, f"{what} per language (fi: [...], en: [...])"):
-            return {}
-        out: dict[str, list[str]] = {}
-        for language, words in value.items():
-            child = (*path, language)
-            if language != ALL_LANGUAGES and self.languages and language not in self.languages:
-                self.sink.warning(
-                    child,
-                    f"{language!r} is not in `languages`",
-                    f"add {language} to `languages`, use `{ALL_LANGUAGES}:` for words that "
-                    "count in every language, or remove this line",
-                    at_key=True,
-                )
-            targets = self.languages if language == ALL_LANGUAGES else (language,)
-            for target in targets:
-                out.setdefault(target, []).extend(self.words(words, child))
-        return {language: tuple(words) for language, words in out.items()}
 
     # the flow
 
     def flow(self, doc: Any, text: str, source: str) -> tuple[Flow | None, str | None]:
-        top = self.mapping(doc, (), TOP_KEYS, TOP_REQUIRED)
+        top = self.mapping(doc, (), FLOW)
         if top is None:
             return None, None
         flow_id = self.slug(top["id"], ("id",), "flow id") if "id" in top else None
@@ -507,7 +128,7 @@ class _Reader:
         languages: list[str] = []
         if "languages" in top and self.is_type(top["languages"], ("languages",), list):
             for index, language in enumerate(top["languages"]):
-                path: Path = ("languages", index)
+                path: FieldPath = ("languages", index)
                 code = self.string(language, path)
                 if code is None:
                     continue
@@ -564,7 +185,7 @@ class _Reader:
             if "triggers" in top
             else (Triggers())
         )
-        expires_after = timedelta(hours=24)
+        expires_after = Flow.expires_after
         if "expires_after" in top:
             expires_after = self.duration(top["expires_after"], ("expires_after",)) or expires_after
         followup = self.followup(top["followup"]) if "followup" in top else None
@@ -592,7 +213,7 @@ class _Reader:
         return flow, flow_id
 
     def triggers(self, value: Any, service_points: list[str]) -> Triggers:
-        top = self.mapping(value, ("triggers",), TRIGGER_KEYS)
+        top = self.mapping(value, ("triggers",), TRIGGERS)
         if top is None:
             return Triggers()
         keywords: dict[str, tuple[str, ...]] = {}
@@ -603,10 +224,10 @@ class _Reader:
         codes: dict[str, str | None] = {}
         if "codes" in top and self.is_type(top["codes"], ("triggers", "codes"), list):
             for index, item in enumerate(top["codes"]):
-                path: Path = ("triggers", "codes", index)
+                path: FieldPath = ("triggers", "codes", index)
                 point: str | None = None
                 if isinstance(item, dict):
-                    entry = self.mapping(item, path, CODE_KEYS, ("code",))
+                    entry = self.mapping(item, path, CODE_ENTRY)
                     if entry is None or "code" not in entry:
                         continue
                     if "service_point" in entry:
@@ -647,8 +268,8 @@ class _Reader:
         return Triggers(keywords=keywords, codes=codes)
 
     def followup(self, value: Any) -> FollowupRule | None:
-        base: Path = ("followup",)
-        top = self.mapping(value, base, FOLLOWUP_KEYS)
+        base: FieldPath = ("followup",)
+        top = self.mapping(value, base, FOLLOWUP)
         if top is None:
             return None
         rule = FollowupRule()
@@ -661,7 +282,7 @@ class _Reader:
         if "reminder" in top:
             changes["reminder"] = self.texts(top["reminder"], (*base, "reminder"), "reminder")
         if "window" in top:
-            window = self.mapping(top["window"], (*base, "window"), WINDOW_KEYS)
+            window = self.mapping(top["window"], (*base, "window"), WINDOW)
             if window is not None:
                 changes["window"] = self.window(window)
         rule = FollowupRule(**{**rule.__dict__, **changes})
@@ -688,7 +309,7 @@ class _Reader:
         return rule
 
     def window(self, window: dict[str, Any]) -> QuietHours:
-        base: Path = ("followup", "window")
+        base: FieldPath = ("followup", "window")
         hours = QuietHours()
         start, end, days = hours.start, hours.end, hours.days
         for key in ("start", "end"):
@@ -741,7 +362,7 @@ class _Reader:
         return steps
 
     def step(self, raw: Any, index: int) -> Step | None:
-        path: Path = ("steps", index)
+        path: FieldPath = ("steps", index)
         if not self.is_type(raw, path, dict, "a step (id, type, text ...)"):
             return None
         kind_name = raw.get("type")
@@ -752,9 +373,9 @@ class _Reader:
             )
             kind = StepKind(name) if name is not None else None
         if kind is None:
-            self.mapping(raw, path, ALL_STEP_KEYS, ("id", "type", "text"))
+            self.mapping(raw, path, STEP)
             return None
-        allowed = MESSAGE_KEYS if kind is StepKind.MESSAGE else (COMMON_STEP_KEYS + KIND_KEYS[kind])
+        allowed = step_keys(kind)
         elsewhere = {
             key: f"`{key}` is not used by {kind.value} steps"
             + (
@@ -762,10 +383,10 @@ class _Reader:
                 if any(key in keys for keys in KIND_KEYS.values())
                 else ""
             )
-            for key in ALL_STEP_KEYS
+            for key in STEP.names
             if key not in allowed
         }
-        step = self.mapping(raw, path, allowed, ("id", "type", "text"), elsewhere)
+        step = self.mapping(raw, path, STEP, allowed, elsewhere)
         assert step is not None
         step_id = self.slug(step["id"], (*path, "id"), "step id") if "id" in step else None
         if step_id == END:
@@ -808,9 +429,9 @@ class _Reader:
         if kind is StepKind.CHOICE:
             fields["options"] = self.options(step.get("options"), (*path, "options"))
             if "options" not in step:
-                self.sink.error(path, "missing `options`", KEY_HINTS["options"])
+                self.sink.error(path, "missing `options`", STEP.hint("options"))
         elif kind is StepKind.SCALE:
-            scale = "1-5"
+            scale = DEFAULT_SCALE
             if "scale" in step:
                 scale = self.choice_of(step["scale"], (*path, "scale"), SCALES, "scale") or scale
             style, low, high = _scale_range(scale)
@@ -839,7 +460,7 @@ class _Reader:
             fields["next"] = default
         return Step(**fields)
 
-    def options(self, value: Any, path: Path) -> tuple[Option, ...]:
+    def options(self, value: Any, path: FieldPath) -> tuple[Option, ...]:
         if value is None or not self.is_type(value, path, list):
             return ()
         if len(value) < 2:
@@ -849,7 +470,7 @@ class _Reader:
         options: list[Option] = []
         for index, raw in enumerate(value):
             child = (*path, index)
-            entry = self.mapping(raw, child, OPTION_KEYS, ("id", "label"))
+            entry = self.mapping(raw, child, OPTION)
             if entry is None or "id" not in entry:
                 continue
             option_id = self.slug(entry["id"], (*child, "id"), "option id")
@@ -872,7 +493,7 @@ class _Reader:
         return tuple(options)
 
     def next(
-        self, value: Any, path: Path, step_index: int
+        self, value: Any, path: FieldPath, step_index: int
     ) -> tuple[tuple[Branch, ...], str | None]:
         positions = self.sink.positions
         if isinstance(value, str):
@@ -884,7 +505,7 @@ class _Reader:
         default: str | None = None
         for index, raw in enumerate(value):
             child = (*path, index)
-            entry = self.mapping(raw, child, BRANCH_KEYS, ("goto",))
+            entry = self.mapping(raw, child, BRANCH)
             if entry is None:
                 continue
             if default is not None:
@@ -907,7 +528,7 @@ class _Reader:
                 branches.append(Branch(when=conditions, goto=target or END))
         return tuple(branches), default
 
-    def goto(self, value: Any, path: Path) -> str | None:
+    def goto(self, value: Any, path: FieldPath) -> str | None:
         target = self.string(value, path)
         if target is None:
             return None
@@ -922,7 +543,7 @@ class _Reader:
             return None
         return target
 
-    def conditions(self, value: Any, path: Path) -> tuple[Condition, ...] | None:
+    def conditions(self, value: Any, path: FieldPath) -> tuple[Condition, ...] | None:
         top = self.is_type(value, path, dict, "conditions like `{overall: {le: 2}}`")
         if not top:
             return None
@@ -965,7 +586,7 @@ class _Reader:
         return tuple(conditions) if ok else None
 
     def operand(
-        self, op: Op, value: Any, path: Path
+        self, op: Op, value: Any, path: FieldPath
     ) -> int | str | bool | tuple[int | str, ...] | None:
         if op in (Op.ANSWERED, Op.SKIPPED):
             return self.boolean(value, path)
@@ -979,7 +600,7 @@ class _Reader:
                 else:
                     self.sink.error(
                         (*path, index),
-                        f"should be a number or an option id, not {_type_name(item)}",
+                        f"should be a number or an option id, not {type_name(item)}",
                         "write a number or an option id",
                     )
                     return None
@@ -991,7 +612,7 @@ class _Reader:
             return value
         self.sink.error(
             path,
-            f"should be a number or an option id, not {_type_name(value)}",
+            f"should be a number or an option id, not {type_name(value)}",
             "write a number (for scales) or an option id (for choices)",
         )
         return None
@@ -1012,41 +633,18 @@ def _minutes(clock: str) -> int:
 # --- public API ----------------------------------------------------------------------------
 
 
-def parse_yaml_documents(
-    text: str, source: str = "<string>"
-) -> tuple[list[tuple[Any, Positions]], list[Problem]]:
-    """Every YAML document in ``text`` as plain data with positions, in the flow dialect.
-
-    Used for transcript files (several conversations separated by ``---``).
-    """
-    documents: list[tuple[Any, Positions]] = []
-    problems: list[Problem] = []
-    try:
-        nodes = list(yaml.compose_all(text, Loader=_FlowYamlLoader))
-    except yaml.YAMLError as error:
-        return [], [_syntax_problem(error, source)]
-    for node in nodes:
-        if node is None:
-            continue
-        positions = Positions()
-        sink = ProblemSink(source, positions)
-        documents.append((_to_plain(node, (), sink), positions))
-        problems.extend(sink.problems)
-    return documents, problems
-
-
 def read_flow_text(text: str, source: str = "<string>") -> Reading:
     """Read a flow from YAML text, collecting every problem (never raises on bad input)."""
     positions = Positions()
     sink = ProblemSink(source, positions)
     try:
-        node = yaml.compose(text, Loader=_FlowYamlLoader)
+        node = yaml.compose(text, Loader=FlowYamlLoader)
     except yaml.YAMLError as error:
-        return Reading(source, text, None, [_syntax_problem(error, source)], positions)
+        return Reading(source, text, None, [syntax_problem(error, source)], positions)
     if node is None:
         sink.error((), "the file is empty", "start with `id:`, `title:`, `languages:` and `steps:`")
         return Reading(source, text, None, sink.problems, positions)
-    doc = _to_plain(node, (), sink)
+    doc = to_plain(node, (), sink)
     reader = _Reader(sink)
     draft, flow_id = reader.flow(doc, text, source)
     if draft is not None:
@@ -1056,8 +654,8 @@ def read_flow_text(text: str, source: str = "<string>") -> Reading:
     return Reading(source, text, flow, sink.problems, positions, flow_id, draft)
 
 
-def read_flow_file(path: str | FilePath) -> Reading:
-    file = FilePath(path)
+def read_flow_file(path: str | Path) -> Reading:
+    file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
@@ -1076,101 +674,8 @@ def load_flow_text(text: str, source: str = "<string>") -> Flow:
     return reading.flow
 
 
-def load_flow_file(path: str | FilePath) -> Flow:
+def load_flow_file(path: str | Path) -> Flow:
     reading = read_flow_file(path)
     if reading.flow is None:
         raise FlowError(reading.problems)
     return reading.flow
-
-
-def flow_files(paths: Iterable[str | FilePath]) -> list[FilePath]:
-    """The YAML files named, directories expanded (sorted, non-recursive)."""
-    out: list[FilePath] = []
-    for path in map(FilePath, paths):
-        if path.is_dir():
-            out.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")))
-        else:
-            out.append(path)
-    return out
-
-
-def read_catalogue(paths: Iterable[str | FilePath]) -> list[Reading]:
-    """Read several flow files and add the problems between them (duplicate ids, keywords)."""
-    readings = [read_flow_file(path) for path in flow_files(paths)]
-    for reading, problems in zip(readings, check_catalogue(readings), strict=True):
-        if problems:
-            reading.problems.extend(problems)
-            reading.problems.sort(key=lambda p: (p.line, p.column))
-            if any(p.is_error for p in problems):
-                reading.flow = None
-    return readings
-
-
-class Catalogue:
-    """The current flows, looked up by id, start keyword or start code."""
-
-    def __init__(self, flows: Iterable[Flow], texts: Mapping[str, str] | None = None) -> None:
-        """``texts``: flow id -> the exact YAML each flow was read from (see ``text_of``)."""
-        self._texts = dict(texts or {})
-        self._flows: dict[str, Flow] = {}
-        self._keywords: dict[str, tuple[Flow, str]] = {}
-        self._codes: dict[str, tuple[Flow, str | None]] = {}
-        for flow in flows:
-            if flow.id in self._flows:
-                raise ValueError(f"two flows have the id {flow.id!r}")
-            self._flows[flow.id] = flow
-            for language, words in flow.triggers.keywords.items():
-                for word in words:
-                    self._keywords.setdefault(normalise_word(word), (flow, language))
-            only_point = flow.service_points[0] if len(flow.service_points) == 1 else None
-            for code, point in flow.triggers.codes.items():
-                self._codes.setdefault(code, (flow, point or only_point))
-
-    @classmethod
-    def load(cls, directory: str | FilePath) -> Catalogue:
-        """Every flow in ``directory``; raises FlowError if any file has errors."""
-        readings = read_catalogue([directory])
-        problems = [p for r in readings for p in r.problems]
-        if any(p.is_error for p in problems):
-            raise FlowError(problems)
-        flows = [r.flow for r in readings if r.flow is not None]
-        return cls(flows, {r.flow.id: r.text for r in readings if r.flow is not None})
-
-    def text_of(self, flow: Flow) -> str | None:
-        """The YAML text ``flow`` was loaded from (None if unknown or another version).
-
-        Storage keeps it so that runs in progress stay on their version even after the
-        file changes; unlike re-reading the file, this cannot race with an edit.
-        """
-        text = self._texts.get(flow.id)
-        if text is None or flow_version(text) != flow.version:
-            return None
-        return text
-
-    def get(self, flow_id: str) -> Flow | None:
-        return self._flows.get(flow_id)
-
-    def all(self) -> tuple[Flow, ...]:
-        return tuple(self._flows.values())
-
-    def by_keyword(self, text: str) -> Flow | None:
-        found = self.keyword(text)
-        return found[0] if found else None
-
-    def keyword(self, text: str) -> tuple[Flow, str] | None:
-        """The flow a start keyword (the whole message) opens, with the keyword's language."""
-        return self._keywords.get(normalise_word(text))
-
-    def by_code(self, code: str) -> tuple[Flow, str | None] | None:
-        """The flow a start code opens, with the service point the code stands for."""
-        return self._codes.get(code.strip())
-
-    def __len__(self) -> int:
-        return len(self._flows)
-
-    def __contains__(self, flow_id: object) -> bool:
-        return flow_id in self._flows
-
-
-def load_catalogue(directory: str | FilePath) -> Catalogue:
-    return Catalogue.load(directory)

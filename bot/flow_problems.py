@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-# A field inside a flow document: ("steps", 2, "options", 0, "synonyms", "fi").
-Path = tuple[str | int, ...]
+# Where a value sits inside a flow document, key by key and index by index:
+# ("steps", 2, "options", 0, "synonyms", "fi"). Not a file path (that is pathlib.Path).
+FieldPath = tuple[str | int, ...]
 
 
 class Severity(StrEnum):
@@ -16,7 +17,7 @@ class Severity(StrEnum):
     WARNING = "warning"  # works, but probably not what the author meant
 
 
-def format_path(path: Path) -> str:
+def format_path(path: FieldPath) -> str:
     """``steps[2].options[0].synonyms.fi`` (indexes count from 0, as in JSON paths)."""
     out = ""
     for part in path:
@@ -62,14 +63,14 @@ class Problem:
 class Positions:
     """Where each value (and each mapping key) of a YAML document starts."""
 
-    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    values: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
     # Where each step's branches and default `next` are written, by step index: the checks
     # in bot.flow_validate work on the built Flow and need these to point at the YAML.
-    branches: dict[tuple[int, int], Path] = field(default_factory=dict)
-    default_next: dict[int, Path] = field(default_factory=dict)
+    branches: dict[tuple[int, int], FieldPath] = field(default_factory=dict)
+    default_next: dict[int, FieldPath] = field(default_factory=dict)
 
-    def at(self, path: Path) -> tuple[int, int]:
+    def at(self, path: FieldPath) -> tuple[int, int]:
         """The value's position, or its nearest enclosing field's when it is missing."""
         for end in range(len(path), -1, -1):
             found = self.values.get(path[:end])
@@ -77,11 +78,11 @@ class Positions:
                 return found
         return (1, 1)
 
-    def key_at(self, path: Path) -> tuple[int, int]:
+    def key_at(self, path: FieldPath) -> tuple[int, int]:
         """The position of the key naming ``path`` (falls back to the value's)."""
         return self.keys.get(path) or self.at(path)
 
-    def has(self, path: Path) -> bool:
+    def has(self, path: FieldPath) -> bool:
         return path in self.values
 
 
@@ -108,7 +109,7 @@ class ProblemSink:
 
     def add(
         self,
-        path: Path,
+        path: FieldPath,
         message: str,
         hint: str = "",
         severity: Severity = Severity.ERROR,
@@ -120,10 +121,12 @@ class ProblemSink:
             Problem(self.source, line, column, format_path(path), message, hint, severity)
         )
 
-    def error(self, path: Path, message: str, hint: str = "", *, at_key: bool = False) -> None:
+    def error(self, path: FieldPath, message: str, hint: str = "", *, at_key: bool = False) -> None:
         self.add(path, message, hint, Severity.ERROR, at_key=at_key)
 
-    def warning(self, path: Path, message: str, hint: str = "", *, at_key: bool = False) -> None:
+    def warning(
+        self, path: FieldPath, message: str, hint: str = "", *, at_key: bool = False
+    ) -> None:
         self.add(path, message, hint, Severity.WARNING, at_key=at_key)
 
     @property

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from bot.flow import END, Condition, Flow, Op, Step, StepKind, Texts
 from bot.flow_problems import (
-    Path,
+    FieldPath,
     Positions,
     Problem,
     ProblemSink,
@@ -49,11 +49,11 @@ def normalise_word(text: str) -> str:
 # --- one flow ------------------------------------------------------------------------------
 
 
-def _step_path(index: int) -> Path:
+def _step_path(index: int) -> FieldPath:
     return ("steps", index)
 
 
-def _successors(flow: Flow, index: int, positions: Positions) -> Iterator[tuple[str, Path]]:
+def _successors(flow: Flow, index: int, positions: Positions) -> Iterator[tuple[str, FieldPath]]:
     """Every step id (or END) a step can lead to, with where that is written."""
     step = flow.steps[index]
     for number, branch in enumerate(step.branches):
@@ -76,11 +76,11 @@ def edges(flow: Flow) -> set[tuple[str, str]]:
     return out
 
 
-def _graph(flow: Flow, positions: Positions) -> dict[int, list[tuple[int, Path]]]:
+def _graph(flow: Flow, positions: Positions) -> dict[int, list[tuple[int, FieldPath]]]:
     index_of: dict[str, int] = {}
     for index, step in enumerate(flow.steps):
         index_of.setdefault(step.id, index)
-    graph: dict[int, list[tuple[int, Path]]] = {}
+    graph: dict[int, list[tuple[int, FieldPath]]] = {}
     for index in range(len(flow.steps)):
         graph[index] = [
             (index_of[target], path)
@@ -90,7 +90,7 @@ def _graph(flow: Flow, positions: Positions) -> dict[int, list[tuple[int, Path]]
     return graph
 
 
-def _reachable(graph: dict[int, list[tuple[int, Path]]], start: int) -> set[int]:
+def _reachable(graph: dict[int, list[tuple[int, FieldPath]]], start: int) -> set[int]:
     seen = {start}
     todo = [start]
     while todo:
@@ -101,9 +101,9 @@ def _reachable(graph: dict[int, list[tuple[int, Path]]], start: int) -> set[int]
     return seen
 
 
-def _cycles(graph: dict[int, list[tuple[int, Path]]]) -> list[tuple[list[int], Path]]:
+def _cycles(graph: dict[int, list[tuple[int, FieldPath]]]) -> list[tuple[list[int], FieldPath]]:
     """Each loop once: the steps on it and the `goto` that closes it."""
-    found: list[tuple[list[int], Path]] = []
+    found: list[tuple[list[int], FieldPath]] = []
     state: dict[int, int] = {}  # 1 = on the stack, 2 = done
     stack: list[int] = []
 
@@ -124,7 +124,7 @@ def _cycles(graph: dict[int, list[tuple[int, Path]]]) -> list[tuple[list[int], P
     return found
 
 
-def _asked_before(graph: dict[int, list[tuple[int, Path]]]) -> dict[int, set[int]]:
+def _asked_before(graph: dict[int, list[tuple[int, FieldPath]]]) -> dict[int, set[int]]:
     """For each step, the steps that can come before it on some path."""
     before: dict[int, set[int]] = {node: set() for node in graph}
     for node in graph:
@@ -186,12 +186,12 @@ def _check_condition(
     sink: ProblemSink,
     index: int,
     condition: Condition,
-    branch_path: Path,
+    branch_path: FieldPath,
     first_index: dict[str, int],
     before: dict[int, set[int]],
 ) -> None:
-    step_path: Path = (*branch_path, "if", condition.step)
-    path: Path = (*step_path, condition.op.value)
+    step_path: FieldPath = (*branch_path, "if", condition.step)
+    path: FieldPath = (*step_path, condition.op.value)
     if condition.step not in first_index:
         suggestion = did_you_mean(condition.step, first_index)
         sink.error(
@@ -249,7 +249,7 @@ def _check_numeric(
     target: Step,
     condition: Condition,
     values: tuple[int | str | bool, ...],
-    path: Path,
+    path: FieldPath,
 ) -> None:
     low, high = _numeric_range(target)
     span = f"{low}–{high}" if low is not None and high is not None else "numbers"
@@ -315,7 +315,7 @@ def _check_option_values(
     target: Step,
     condition: Condition,
     values: tuple[int | str | bool, ...],
-    path: Path,
+    path: FieldPath,
 ) -> None:
     ids = [o.id for o in target.options] if target.kind is StepKind.CHOICE else ["yes", "no"]
     if condition.op in ORDER_OPS:
@@ -338,12 +338,12 @@ def _check_option_values(
 
 
 def _check_options(flow: Flow, sink: ProblemSink, index: int, step: Step) -> None:
-    base: Path = (*_step_path(index), "options")
+    base: FieldPath = (*_step_path(index), "options")
     seen_ids: dict[str, int] = {}
     # word -> [(option number, language, where)]
-    words: dict[str, list[tuple[int, str, Path]]] = {}
+    words: dict[str, list[tuple[int, str, FieldPath]]] = {}
     for number, option in enumerate(step.options):
-        path: Path = (*base, number)
+        path: FieldPath = (*base, number)
         if option.id in seen_ids:
             sink.error(
                 (*path, "id"),
@@ -452,7 +452,7 @@ def _check_prompt_words(flow: Flow, sink: ProblemSink, index: int, step: Step) -
     expected = _answer_range(step)
     for field_name, texts in (("text", step.text), ("invalid", step.invalid or {})):
         for language, text in texts.items():
-            path: Path = ("steps", index, field_name, language)
+            path: FieldPath = ("steps", index, field_name, language)
             found = _RANGE.search(text)
             if expected is not None and found is not None:
                 said = (int(found.group(1)), int(found.group(2)))
@@ -475,13 +475,15 @@ def _check_prompt_words(flow: Flow, sink: ProblemSink, index: int, step: Step) -
                     )
 
 
-def _synonym_path(positions: Positions, option_path: Path, language: str, number: int) -> Path:
-    exact: Path = (*option_path, "synonyms", language, number)
+def _synonym_path(
+    positions: Positions, option_path: FieldPath, language: str, number: int
+) -> FieldPath:
+    exact: FieldPath = (*option_path, "synonyms", language, number)
     if positions.has(exact):
         return exact
     # Words under `all:` were copied into every language: find them there.
     for key in ("all",):
-        candidate: Path = (*option_path, "synonyms", key)
+        candidate: FieldPath = (*option_path, "synonyms", key)
         if positions.has(candidate):
             return candidate
     return (*option_path, "synonyms", language)
@@ -491,7 +493,7 @@ def _check_keywords(flow: Flow, sink: ProblemSink) -> None:
     seen: dict[str, str] = {}
     for language, words in flow.triggers.keywords.items():
         for number, word in enumerate(words):
-            path: Path = ("triggers", "keywords", language, number)
+            path: FieldPath = ("triggers", "keywords", language, number)
             if not sink.positions.has(path):
                 path = ("triggers", "keywords", "all")
             key = normalise_word(word)
@@ -523,7 +525,7 @@ def check_catalogue(readings: Sequence[ReadingLike]) -> list[list[Problem]]:
     """Problems between flows (one list per reading): same id, keyword or start code."""
     out: list[list[Problem]] = [[] for _ in readings]
 
-    def add(number: int, path: Path, message: str, hint: str) -> None:
+    def add(number: int, path: FieldPath, message: str, hint: str) -> None:
         reading = readings[number]
         sink = ProblemSink(reading.source, reading.positions)
         sink.add(path, message, hint, Severity.ERROR)
@@ -550,7 +552,7 @@ def check_catalogue(readings: Sequence[ReadingLike]) -> list[list[Problem]]:
         for language, words in flow.triggers.keywords.items():
             for index, word in enumerate(words):
                 key = normalise_word(word)
-                path: Path = ("triggers", "keywords", language, index)
+                path: FieldPath = ("triggers", "keywords", language, index)
                 if not reading.positions.has(path):
                     path = ("triggers", "keywords", "all")
                 owner = keywords.get(key)
@@ -593,7 +595,7 @@ class PromptCost:
     column: int
 
 
-def _prompts(flow: Flow) -> Iterator[tuple[Path, Texts]]:
+def _prompts(flow: Flow) -> Iterator[tuple[FieldPath, Texts]]:
     for index, step in enumerate(flow.steps):
         yield ("steps", index, "text"), step.text
         if step.invalid:

@@ -17,6 +17,27 @@ class RunStatus(StrEnum):
     ENDED = "ended"  # closed early: too many invalid replies, opt-out, restart
 
 
+class Event(StrEnum):
+    """What a turn did, as reported to the caller (logs, tests, the simulator)."""
+
+    STARTED = "started"  # a run began (its first prompt is sent)
+    COMPLETED = "completed"  # the last question was answered: closing message
+    ENDED = "ended"  # closed early after too many replies not understood
+    EXPIRED = "expired"  # the run was past its expiry when the reply came
+    LATE_ANSWER = "late_answer"  # a reply soon after expiry: told the survey closed
+    RESTARTED = "restarted"  # a start keyword mid-run: the old run closed, a new one began
+    LANGUAGE_CHANGED = "language_changed"
+    LANGUAGE_MENU = "language_menu"
+    UNSUPPORTED_LANGUAGE = "unsupported_language"  # written in a language the flow lacks
+    NO_SURVEY = "no_survey"  # nothing to answer: told how to start one
+    UNKNOWN_CODE = "unknown_code"  # a start code no flow has
+    HELP = "help"
+    OPTED_OUT = "opted_out"
+    OPTED_IN = "opted_in"
+    IGNORED_OPTED_OUT = "ignored_opted_out"  # a message from an opted-out contact
+    SKIPPED_OPTED_OUT = "skipped_opted_out"  # a follow-up not started: the contact opted out
+
+
 @dataclass(frozen=True)
 class RunState:
     """Everything the engine needs to resume a run. Stored as JSON by storage."""
@@ -101,4 +122,4 @@ class Outcome:
     state: RunState
     messages: tuple[Any, ...] = ()  # tuple[bot.messages.Outgoing, ...]
     answers: tuple[RecordedAnswer, ...] = ()
-    events: tuple[str, ...] = field(default=())  # "started", "completed", "expired" ...
+    events: tuple[Event, ...] = field(default=())

@@ -162,18 +162,36 @@ SYSTEM_TEXTS: dict[str, dict[str, str]] = {
     "no": {"fi": "Ei", "sv": "Nej", "en": "No", "et": "Ei", "ru": "Нет", "uk": "Ні"},
 }
 
-# A language's own name, for menus ("suomi", "svenska", "English").
+# Each language by its own name ("suomi", "svenska", "English"), as people look for it in
+# a menu: language code -> name. The one table of language names; code -> name only.
 LANGUAGE_NAMES: dict[str, str] = {
     "fi": "suomi",
     "sv": "svenska",
     "en": "English",
+    "se": "davvisámegiella",
     "et": "eesti",
     "ru": "русский",
     "uk": "українська",
-    "so": "Soomaali",
     "ar": "العربية",
+    "so": "Soomaali",
     "de": "Deutsch",
+    "fr": "français",
+    "es": "español",
+    "fa": "فارسی",
+    "ku": "Kurdî",
+    "sq": "shqip",
+    "vi": "Tiếng Việt",
+    "zh": "中文",
+    "th": "ไทย",
+    "tr": "Türkçe",
+    "pl": "polski",
 }
+
+
+def language_name(code: str) -> str:
+    """The language's own name, or the code itself for a language not in the table."""
+    return LANGUAGE_NAMES.get(code, code)
+
 
 # Smiley faces, from the worst to the best, per scale size.
 SMILEY_FACES: dict[int, tuple[str, ...]] = {

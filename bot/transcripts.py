@@ -33,16 +33,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path as FilePath
+from pathlib import Path
 from typing import Any
 
 from bot import engine
 from bot.conversation import Contact, FlowCatalogue, converse, start_run
 from bot.conversation import Turn as ConversationTurn
 from bot.flow import END, Flow
-from bot.flow_loader import parse_duration, parse_yaml_documents
-from bot.flow_problems import Path, Positions, Problem, ProblemSink, did_you_mean, sentence
+from bot.flow_grammar import parse_duration
+from bot.flow_problems import FieldPath, Positions, Problem, ProblemSink, did_you_mean, sentence
 from bot.flow_validate import edges
+from bot.flow_yaml import parse_yaml_documents
 from bot.messages import Inbound, InboundKind, OutgoingKind
 from bot.run import Outcome, RunState, RunStatus
 
@@ -109,7 +110,7 @@ def _words(value: Any) -> tuple[str, ...] | None:
 
 
 def _read_turn(
-    raw: Any, path: Path, sink: ProblemSink, first: bool, via: str = "engine"
+    raw: Any, path: FieldPath, sink: ProblemSink, first: bool, via: str = "engine"
 ) -> Turn | None:
     if not isinstance(raw, dict):
         sink.error(
@@ -299,10 +300,10 @@ def read_transcripts_text(
     return transcripts, problems
 
 
-def transcript_files(paths: Iterable[str | FilePath]) -> list[FilePath]:
+def transcript_files(paths: Iterable[str | Path]) -> list[Path]:
     """YAML files named, directories searched recursively, sorted."""
-    out: list[FilePath] = []
-    for path in map(FilePath, paths):
+    out: list[Path] = []
+    for path in map(Path, paths):
         if path.is_dir():
             out.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")))
         else:
@@ -310,7 +311,7 @@ def transcript_files(paths: Iterable[str | FilePath]) -> list[FilePath]:
     return out
 
 
-def read_transcripts(paths: Iterable[str | FilePath]) -> tuple[list[Transcript], list[Problem]]:
+def read_transcripts(paths: Iterable[str | Path]) -> tuple[list[Transcript], list[Problem]]:
     transcripts: list[Transcript] = []
     problems: list[Problem] = []
     for file in transcript_files(paths):

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from bot import language
-from bot.flow_loader import Catalogue
+from bot.catalogue import Catalogue
 from channels.telegram.sender import TelegramSender
 from channels.twilio.sender import TwilioSender
 from palaute.config import Settings

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import click
 
-from bot.flow_loader import Catalogue, Reading, read_catalogue
+from bot.catalogue import Catalogue, read_catalogue
+from bot.flow_loader import Reading
 from bot.flow_problems import Problem
 from bot.flow_schema import flow_schema
 from bot.flow_validate import segment_problems, segment_report

@@ -25,8 +25,8 @@ from pathlib import Path
 import click
 import segno
 
+from bot.catalogue import Catalogue
 from bot.flow import Flow
-from bot.flow_loader import Catalogue
 from bot.flow_problems import FlowError
 from channels.telegram.keyboards import deep_link
 from palaute.config import Settings

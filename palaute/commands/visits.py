@@ -87,7 +87,7 @@ def import_visits(
     dry_run: bool,
 ) -> None:
     """Import visits from a CSV export (UTF-8, UTF-8 with BOM or Windows-1252; ; or ,)."""
-    from bot.flow_loader import Catalogue
+    from bot.catalogue import Catalogue
 
     settings = Settings()
     try:

@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from bot.conversation import Contact, Turn, converse, start_run
+from bot.conversation import Contact, OptAction, OptVia, Turn, converse, start_run
 from bot.messages import Inbound, InboundKind
-from bot.run import RunStatus
+from bot.run import Event, RunStatus
+from bot.texts import language_name
 from tests.bot.flows_for_tests import NOW, Catalogue, library_flow, smiley_flow
 
 CATALOGUE = Catalogue(library_flow(), smiley_flow())
@@ -334,3 +335,27 @@ def test_plain_start_offers_every_flow_as_a_button_that_starts_it():
     ]
     person.send(menu.choices[1].value)
     assert person.run.flow_id == "poll" and person.run.language == "en"
+
+
+def test_languages_are_named_in_their_own_language():
+    """One table, code -> own name, for the menus of the core and the simulator alike."""
+    codes = ("fi", "se", "fr", "uk")
+    assert [language_name(c) for c in codes] == [
+        "suomi",
+        "davvisámegiella",
+        "français",
+        "українська",
+    ]
+    assert language_name("xx") == "xx"
+
+
+def test_outcomes_are_enums_that_store_as_the_same_text():
+    person = Person()
+    person.send("PALAUTE")
+    person.send("STOP")
+    turn = person.turns[-1]
+    assert turn.opt_event is not None
+    assert (turn.opt_event.action, turn.opt_event.via) == (OptAction.OUT, OptVia.KEYWORD)
+    assert (f"{turn.opt_event.action}", f"{turn.opt_event.via}") == ("out", "keyword")
+    assert turn.events == (Event.OPTED_OUT,)
+    assert all(isinstance(event, Event) for t in person.turns for event in t.events)

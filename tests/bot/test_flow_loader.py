@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
 
+from bot.catalogue import Catalogue, read_catalogue
 from bot.flow import END, OnInvalid, Op, ScaleStyle, StepKind
+from bot.flow_grammar import (
+    FLOW,
+    FOLLOWUP,
+    STEP,
+    WINDOW,
+    Section,
+    parse_duration,
+    step_keys,
+)
 from bot.flow_loader import (
-    Catalogue,
-    FlowError,
-    _FlowYamlLoader,
     load_flow_file,
     load_flow_text,
-    parse_duration,
-    read_catalogue,
     read_flow_text,
 )
+from bot.flow_problems import FlowError
 from bot.flow_schema import flow_schema
+from bot.flow_yaml import FlowYamlLoader
 
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
+SCHEMA = Path(__file__).resolve().parents[1] / "data" / "flow.schema.json"
 EXAMPLES = sorted(FLOWS.glob("*.yaml"))
 
 SMALL = """\
@@ -55,7 +65,7 @@ def test_examples_load_without_any_problem(path: Path) -> None:
 def test_examples_conform_to_the_json_schema(path: Path) -> None:
     import yaml
 
-    document = yaml.load(path.read_text(encoding="utf-8"), Loader=_FlowYamlLoader)
+    document = yaml.load(path.read_text(encoding="utf-8"), Loader=FlowYamlLoader)
     jsonschema.Draft202012Validator(flow_schema()).validate(document)
 
 
@@ -65,14 +75,55 @@ def test_the_schema_is_valid_and_rejects_typos() -> None:
     schema = flow_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
-    document = yaml.load(SMALL.replace("closing:", "closng:"), Loader=_FlowYamlLoader)
+    document = yaml.load(SMALL.replace("closing:", "closng:"), Loader=FlowYamlLoader)
     messages = [error.message for error in validator.iter_errors(document)]
     assert any("'closng' was unexpected" in m for m in messages)
     assert any("'closing' is a required property" in m for m in messages)
     scale_with_options = yaml.load(
-        SMALL.replace("type: yes_no", "type: scale\n    options: []"), Loader=_FlowYamlLoader
+        SMALL.replace("type: yes_no", "type: scale\n    options: []"), Loader=FlowYamlLoader
     )
     assert list(validator.iter_errors(scale_with_options))
+
+
+def test_the_schema_output_is_unchanged() -> None:
+    """`palaute flows schema` prints exactly the saved schema (editors and CI may cache it).
+
+    When a change to the grammar is meant to change the schema, regenerate the file with
+    `palaute flows schema > tests/data/flow.schema.json` and review the diff.
+    """
+    printed = json.dumps(flow_schema(), indent=2, ensure_ascii=False) + "\n"
+    assert printed == SCHEMA.read_text(encoding="utf-8")
+
+
+def _documented_default(section: Section, name: str) -> Any:
+    return next(key for key in section.keys if key.name == name).value["default"]
+
+
+def test_the_grammar_defaults_are_the_models() -> None:
+    """The defaults the schema documents are the ones a flow without the key gets."""
+    flow = load_flow_text(SMALL.replace("steps:", "followup: {}\nsteps:"))
+    rule = flow.followup
+    assert rule is not None
+    durations = [
+        (FLOW, "expires_after", flow.expires_after),
+        (FOLLOWUP, "delay", rule.delay),
+        (FOLLOWUP, "give_up_after", rule.give_up_after),
+        (FOLLOWUP, "frequency_cap", rule.frequency_cap),
+    ]
+    for section, name, value in durations:
+        assert parse_duration(_documented_default(section, name)) == value, name
+    assert _documented_default(WINDOW, "start") == rule.window.start
+    assert _documented_default(WINDOW, "end") == rule.window.end
+    scale = load_flow_text(SMALL.replace("type: yes_no", "type: scale")).steps[0]
+    assert _documented_default(STEP, "scale") == f"{scale.scale_min}-{scale.scale_max}"
+    text = load_flow_text(SMALL.replace("type: yes_no", "type: text")).steps[0]
+    assert _documented_default(STEP, "max_length") == text.max_length
+
+
+@pytest.mark.parametrize("kind", list(StepKind))
+def test_every_step_type_takes_only_grammar_keys(kind: StepKind) -> None:
+    assert set(step_keys(kind)) <= set(STEP.names)
+    assert set(STEP.required) <= set(step_keys(kind))
 
 
 def test_library_visit_model() -> None:

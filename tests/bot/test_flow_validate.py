@@ -13,7 +13,8 @@ from textwrap import dedent
 
 import pytest
 
-from bot.flow_loader import read_catalogue, read_flow_text
+from bot.catalogue import read_catalogue
+from bot.flow_loader import read_flow_text
 from bot.flow_problems import Problem, Severity
 
 HEAD = """\
@@ -71,6 +72,50 @@ CASES = [
         "(YAML syntax)",
         "mapping values are not allowed",
         "quotes around a text that contains ': '",
+    ),
+    Case(
+        "yaml syntax: a text that starts with @",
+        HEAD.replace("closing:", "description: @kirjasto   # <-\nclosing:")
+        + "steps:\n  - {id: q1, type: text, text: {fi: a, sv: a, en: a}}\n",
+        "(YAML syntax)",
+        "found character '@' that cannot start any token",
+        "put quotes around texts that start with @",
+    ),
+    Case(
+        "yaml syntax: a list that is never closed, reported where it opens",
+        HEAD.replace("[fi, sv, en]", "[fi, sv, en   # <-")
+        + "steps:\n  - {id: q1, type: text, text: {fi: a, sv: a, en: a}}\n",
+        "(YAML syntax)",
+        "the `[` opened at 3:12 is not closed before 4:",
+        "add the missing `]`",
+    ),
+    Case(
+        "yaml syntax: a mapping still open at the end of the file",
+        HEAD + "steps:\n  - id: q1\n    type: text\n    text: {fi: a, sv: a, en: a   # <-\n",
+        "(YAML syntax)",
+        "the `{` opened at 9:11 is never closed",
+        "add the missing `}`",
+    ),
+    Case(
+        "yaml syntax: a multi-line list that is closed stays reported at the problem",
+        HEAD + "service_points: [a,\n  b: c: d]   # <-\n"
+        "steps:\n  - {id: q1, type: text, text: {fi: a, sv: a, en: a}}\n",
+        "(YAML syntax)",
+        "expected ',' or ']', but got ':'",
+        "put texts that contain , ? : or # in quotes",
+    ),
+    Case(
+        "yaml syntax: a line without `key:`, reported at that line, not the next",
+        flow("""
+          - id: q1
+            type: text
+            text: {fi: a, sv: a, en: a}
+            optional   # <-
+            note: x
+        """),
+        "(YAML syntax)",
+        "has no `:` after it",
+        "each line needs `key: value`",
     ),
     Case(
         "unknown top-level key",
@@ -644,6 +689,32 @@ def test_columns_point_at_the_field() -> None:
         "unknown key",
     )
     assert unknown.column == 3  # the key itself, under `- `
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "message"),
+    [
+        # The issue's example: an unclosed `[` on line 4 was reported at 5:6.
+        (
+            "id: x\ntitle: T\nlanguages: [fi]\nlanguages: [fi, sv\nsteps: []\n",
+            4,
+            12,
+            "the `[` opened at 4:12 is not closed before 5:6 (expected ',' or ']', but got ':')",
+        ),
+        ('id: x\ntitle: "abc\nclosing: y\n', 2, 8, 'the `"` opened at 2:8 is never closed'),
+        ("id: x\ntitle: {fi: a\n", 2, 8, "the `{` opened at 2:8 is never closed"),
+        # A `?` inside braces on one line: the problem is the `?`, not the brace.
+        ("id: x\ntitle: {fi: Mitä?, sv: x}\n", 2, 17, "expected ',' or '}', but got '?'"),
+        # The start of the enclosing block would not help: the misindented line would.
+        ("id: x\ntitle:\n  fi: a\n sv: b\n", 4, 2, "expected <block end>"),
+    ],
+)
+def test_yaml_syntax_errors_point_where_the_problem_began(
+    text: str, line: int, column: int, message: str
+) -> None:
+    (problem,) = read_flow_text(text).problems
+    assert (problem.line, problem.column) == (line, column)
+    assert message in problem.message
 
 
 def test_every_problem_is_reported_not_only_the_first() -> None:

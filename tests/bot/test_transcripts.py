@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.catalogue import Catalogue
 from bot.flow import END
-from bot.flow_loader import Catalogue
 from bot.transcripts import read_transcripts, read_transcripts_text, run_transcript, uncovered
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from bot.flow_loader import Catalogue
+from bot.catalogue import Catalogue
 from service.api_tokens import hash_token, new_token
 from storage import api_tokens as token_store
 from storage.contacts import ContactStore

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from bot.flow_loader import Catalogue
+from bot.catalogue import Catalogue
 from bot.messages import Inbound
 from service.conversations import ConversationService
 from service.followups import FollowupDispatcher

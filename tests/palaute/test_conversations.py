@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 from sqlmodel import Session
 
-from bot.flow_loader import Catalogue
+from bot.catalogue import Catalogue
 from bot.messages import OutgoingKind
 from bot.run import RunStatus
 from service.conversations import ConversationService, StartRequest

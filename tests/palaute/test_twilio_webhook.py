@@ -16,8 +16,8 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from bot.catalogue import Catalogue
 from bot.flow import Flow, StepKind
-from bot.flow_loader import Catalogue
 from bot.replies import parse_reply
 from channels.twilio.signature import compute_signature
 from storage.db import transaction

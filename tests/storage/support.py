@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from bot.flow_loader import Catalogue
+from bot.catalogue import Catalogue
 from bot.messages import Inbound
 from service.conversations import ConversationService
 
