@@ -17,6 +17,10 @@ import multiprocessing
 import os
 from typing import Any
 
+# Gunicorn through this file is the production web process (the Procfile's `web`): the
+# app refuses default secrets unless PALAUTE_ENV says otherwise (see README, Deploying).
+os.environ.setdefault("PALAUTE_ENV", "production")
+
 workers = int(os.environ.get("WEB_CONCURRENCY", "0")) or multiprocessing.cpu_count()
 worker_class = "sync"
 

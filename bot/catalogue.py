@@ -52,6 +52,7 @@ class Catalogue:
         self._flows: dict[str, Flow] = {}
         self._keywords: dict[str, tuple[Flow, str]] = {}
         self._codes: dict[str, tuple[Flow, str | None]] = {}
+        self._typed_codes: dict[str, str] = {}  # casefolded -> the code as written
         for flow in flows:
             if flow.id in self._flows:
                 raise ValueError(f"two flows have the id {flow.id!r}")
@@ -62,6 +63,7 @@ class Catalogue:
             only_point = flow.service_points[0] if len(flow.service_points) == 1 else None
             for code, point in flow.triggers.codes.items():
                 self._codes.setdefault(code, (flow, point or only_point))
+                self._typed_codes.setdefault(code.casefold(), code)
 
     @classmethod
     def load(cls, directory: str | Path) -> Catalogue:
@@ -101,6 +103,11 @@ class Catalogue:
     def by_code(self, code: str) -> tuple[Flow, str | None] | None:
         """The flow a start code opens, with the service point the code stands for."""
         return self._codes.get(code.strip())
+
+    def typed_code(self, text: str) -> str | None:
+        """The start code a typed message (e.g. an SMS from a poster's QR code) is, as
+        the flow writes it; any case, surrounding spaces ignored. None if it is none."""
+        return self._typed_codes.get(text.strip().casefold())
 
     def __len__(self) -> int:
         return len(self._flows)

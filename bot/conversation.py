@@ -34,6 +34,7 @@ class FlowCatalogue(Protocol):
     def get(self, flow_id: str) -> Flow | None: ...
     def by_keyword(self, text: str) -> Flow | None: ...
     def by_code(self, code: str) -> tuple[Flow, str | None] | None: ...
+    def typed_code(self, text: str) -> str | None: ...
     def all(self) -> tuple[Flow, ...]: ...
     def text_of(self, flow: Flow) -> str | None: ...  # the YAML text it was loaded from
 
@@ -126,6 +127,9 @@ def converse(
         return talk.opt_in(via=OptVia.PROVIDER if flagged else OptVia.KEYWORD)
     if inbound.kind is InboundKind.START or keywords.normalise(text) == "/start":
         return talk.start_code(inbound.start_code)
+    typed_code = catalogue.typed_code(text) if typed else None
+    if typed_code is not None:  # a start code sent as a message (SMS posters): like /start
+        return talk.start_code(typed_code)
     if inbound.kind is not InboundKind.BUTTON and keywords.is_language_menu(text):
         return talk.language_menu()
 
@@ -170,11 +174,16 @@ def start_run(
     run_flow: Flow | None,
     now: datetime,
     language: str | None = None,
+    visit_language: str | None = None,
     service_point: str | None = None,
 ) -> Turn:
     """Start ``flow_id`` for a contact on our initiative (a follow-up, the simulator).
 
-    An active run is closed first. Nothing starts for an opted-out contact.
+    ``language`` is a language chosen explicitly for this start (the simulator's Start,
+    ``palaute chat --lang``): it wins over the contact's remembered language when the flow
+    has it. ``visit_language`` (a follow-up's visit) is only a prior: the remembered
+    language wins over it. An active run is closed first. Nothing starts for an opted-out
+    contact.
     """
     flow = catalogue.get(flow_id)
     if flow is None:
@@ -183,7 +192,9 @@ def start_run(
         return Turn(contact=contact, run=None, events=(Event.SKIPPED_OPTED_OUT,))
     inbound = Inbound(channel=contact.channel, address="", text="", kind=InboundKind.START)
     talk = _Talk(catalogue, contact, run, run_flow, inbound, now, None)
-    return talk.start_flow(flow, service_point=service_point, visit_language=language)
+    return talk.start_flow(
+        flow, service_point=service_point, visit_language=visit_language, chosen_language=language
+    )
 
 
 class _Talk:
@@ -332,7 +343,9 @@ class _Talk:
             menu = self.flow_menu(language)
             return self.finish(self.run, [_info(text, language, choices=menu)])
         flow, service_point = found
-        return self.start_flow(flow, service_point=service_point)
+        # A code that names a language (a poster in Swedish) is an explicit choice.
+        chosen = flow.triggers.code_languages.get(code.strip()) if code else None
+        return self.start_flow(flow, service_point=service_point, chosen_language=chosen)
 
     def too_late(self, run: RunState, run_flow: Flow) -> Turn:
         """The answer came after ``run`` expired: the flow's ``expired:`` text (or the
@@ -367,7 +380,11 @@ class _Talk:
         keyword: str | None = None,
         service_point: str | None = None,
         visit_language: str | None = None,
+        chosen_language: str | None = None,
     ) -> Turn:
+        """Start ``flow``, closing any active run. The language: ``chosen_language`` (an
+        explicit choice at start) when the flow has it; else the strongest prior, with the
+        contact's remembered language above the visit's, the channel's and the number's."""
         restarting = self.run is not None and self.run.flow_id == flow.id
         if restarting and self.run is not None and service_point is None:
             service_point = self.run.service_point
@@ -385,6 +402,8 @@ class _Talk:
             # A keyword in one language ("FEEDBACK") is a clear wish, unless the
             # contact already has a language it chose and the keyword is shared.
             language = keyword_language
+        if chosen_language is not None and chosen_language in flow.languages:
+            language = chosen_language
         if service_point is None and len(flow.service_points) == 1:
             service_point = flow.service_points[0]
         outcome = engine.start(flow, language=language, now=self.now, service_point=service_point)

@@ -104,6 +104,8 @@ class Triggers:
     keywords: dict[str, tuple[str, ...]] = field(default_factory=dict)  # lang -> words
     # Start codes for Telegram deep links and QR codes: code -> service point (or None).
     codes: dict[str, str | None] = field(default_factory=dict)
+    # Codes that name a language (``language: sv``): starting with one is an explicit choice.
+    code_languages: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

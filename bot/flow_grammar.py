@@ -103,6 +103,14 @@ CODE_ENTRY = Section(
     (
         Key("code", _string(CODE), "add `code: some_code`"),
         Key("service_point", _string(SLUG)),
+        Key(
+            "language",
+            {
+                "type": "string",
+                "description": "Start in this language (one of "
+                "`languages`), whatever the contact used before.",
+            },
+        ),
     ),
     required=("code",),
 )

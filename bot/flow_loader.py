@@ -222,14 +222,18 @@ class _Reader(ValueReader):
                 top["keywords"], ("triggers", "keywords"), "keywords"
             )
         codes: dict[str, str | None] = {}
+        code_languages: dict[str, str] = {}
         if "codes" in top and self.is_type(top["codes"], ("triggers", "codes"), list):
             for index, item in enumerate(top["codes"]):
                 path: FieldPath = ("triggers", "codes", index)
                 point: str | None = None
+                language: str | None = None
                 if isinstance(item, dict):
                     entry = self.mapping(item, path, CODE_ENTRY)
                     if entry is None or "code" not in entry:
                         continue
+                    if "language" in entry:
+                        language = self.code_language(entry["language"], (*path, "language"))
                     if "service_point" in entry:
                         point = self.slug(
                             entry["service_point"], (*path, "service_point"), "service point"
@@ -265,7 +269,25 @@ class _Reader(ValueReader):
                     )
                     continue
                 codes[code] = point
-        return Triggers(keywords=keywords, codes=codes)
+                if language is not None:
+                    code_languages[code] = language
+        return Triggers(keywords=keywords, codes=codes, code_languages=code_languages)
+
+    def code_language(self, value: Any, path: FieldPath) -> str | None:
+        """A start code's ``language``: one of the flow's ``languages``."""
+        language = self.string(value, path)
+        if language is None:
+            return None
+        if self.languages and language not in self.languages:
+            suggestion = did_you_mean(language, list(self.languages))
+            self.sink.error(
+                path,
+                f"language {language!r} is not in `languages`",
+                f"use one of: {', '.join(self.languages)}"
+                + (f" ({suggestion})" if suggestion else ""),
+            )
+            return None
+        return language
 
     def followup(self, value: Any) -> FollowupRule | None:
         base: FieldPath = ("followup",)

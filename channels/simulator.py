@@ -2,10 +2,11 @@
 
 Like the provider channels it only translates shapes. An inbound payload is::
 
-    {"session": "3f9c0a...", "text": "4", "kind": "text" | "button", "id": "client message id"}
+    {"text": "4", "kind": "text" | "button", "id": "client message id"}
 
-``session`` is the simulated contact's address (a random id the browser keeps in
-localStorage); ``id`` makes a resent message idempotent. Outgoing messages become
+The simulated contact's address is not in the payload: it is the random session the
+server issued to the browser (``palaute.web.simulator``, an HttpOnly cookie), passed in by
+the caller. ``id`` makes a resent message idempotent. Outgoing messages become
 ``{"text", "kind", "language", "step_id", "choices": [{"value", "label"}]}`` and the
 page draws ``choices`` as buttons.
 """
@@ -16,6 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bot.clean import clean_text
 from bot.messages import Inbound, InboundKind, Outgoing
 from channels.base import Rejected
 
@@ -44,14 +46,16 @@ def parse_session(value: Any) -> str:
     return value
 
 
-def parse_inbound(payload: Mapping[str, Any] | None) -> Inbound:
-    """Turn the JSON the simulator page posts into an ``Inbound``."""
+def parse_inbound(payload: Mapping[str, Any] | None, session: str) -> Inbound:
+    """Turn the JSON the simulator page posts into an ``Inbound`` from ``session`` (the
+    address the server issued; any ``session`` in the payload is not trusted, so ignored)."""
     if not isinstance(payload, Mapping):
         raise SimulatorPayloadError("body", "expected a JSON object")
-    session = parse_session(payload.get("session"))
+    session = parse_session(session)
     text = payload.get("text", "")
     if not isinstance(text, str):
         raise SimulatorPayloadError("text", "must be a string")
+    text = clean_text(text)  # no NULs or control characters (bot.clean)
     if len(text) > MAX_TEXT_LENGTH:
         raise SimulatorPayloadError("text", f"is longer than {MAX_TEXT_LENGTH} characters")
     kind_value = payload.get("kind", "text")

@@ -13,6 +13,7 @@ from palaute.commands.outbox import outbox
 from palaute.commands.qr import qr
 from palaute.commands.serve import serve
 from palaute.commands.telegram import telegram
+from palaute.commands.users import users
 from palaute.commands.visits import api_token, visits
 
 
@@ -33,3 +34,4 @@ main.add_command(visits)
 main.add_command(api_token)
 main.add_command(clock)
 main.add_command(outbox)
+main.add_command(users)

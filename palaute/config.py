@@ -9,11 +9,17 @@ is made, as every HTTP client does (README, "Deploying").
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+DEV_SECRET_KEY = "dev-only-not-secret"
+DEV_ADDRESS_KEY_SECRET = "dev-only-address-key"
+MIN_SECRET_BYTES = 32
+SECRET_HINT = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 
 class Settings(BaseSettings):
@@ -27,7 +33,7 @@ class Settings(BaseSettings):
     )
     flows_dir: Path = Field(default=REPO_ROOT / "flows", description="Folder of YAML flows.")
     secret_key: str = Field(
-        default="dev-only-not-secret", description="Flask session signing key (set in production)."
+        default=DEV_SECRET_KEY, description="Flask session signing key (set in production)."
     )
     public_base_url: str | None = Field(
         default=None,
@@ -46,10 +52,48 @@ class Settings(BaseSettings):
         default="Europe/Helsinki", description="Fallback time zone for follow-ups."
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
+    palaute_env: Literal["development", "production"] = Field(
+        default="development",
+        description="`production` refuses to start with default or short secrets (gunicorn "
+        "via gunicorn.conf.py defaults to it).",
+    )
+
+    # --- request size limits (bytes; a longer body gets 413 before it is read) -------------
+    max_content_length: int = Field(
+        default=64 * 1024,
+        ge=1,
+        description="Largest request body for the simulator and every other page.",
+    )
+    max_content_length_webhooks: int = Field(
+        default=256 * 1024,
+        ge=1,
+        description="Largest request body for /webhooks/* (Twilio, Telegram).",
+    )
+    max_content_length_api: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1,
+        description="Largest request body for /api/* (a full visits batch is well under it).",
+    )
     address_key_secret: str = Field(
-        default="dev-only-address-key",
+        default=DEV_ADDRESS_KEY_SECRET,
         description="Key for the hashes that look up phone numbers and chat ids (set a long "
         "random value in production and never change it: contacts become unfindable).",
+    )
+
+    # --- the browser simulator ------------------------------------------------------------
+    simulator_enabled: bool = Field(
+        default=False,
+        description="Serve /simulator (anonymous; writes to the database). Off by default; "
+        "`palaute serve` and `make run` turn it on unless this is set.",
+    )
+    simulator_start_limit: str = Field(
+        default="10 per minute",
+        description="Rate limit per client address for simulator starts and new contacts "
+        "(Flask-Limiter syntax, e.g. '10 per minute;100 per day'), per web process.",
+    )
+    simulator_message_limit: str = Field(
+        default="120 per minute",
+        description="Rate limit per client address for simulator messages, per web process.",
     )
 
     # --- Twilio SMS -----------------------------------------------------------------------
@@ -109,3 +153,73 @@ class Settings(BaseSettings):
         description="How long a clock holds claimed follow-ups; a crashed clock's claims are "
         "taken over after this.",
     )
+
+    # --- staff pages (/dashboard) -------------------------------------------------------
+    session_cookie_secure: bool = Field(
+        default=True,
+        description="Send the session cookie over HTTPS only. Turn off only for local http "
+        "(`make run` does).",
+    )
+    session_idle_minutes: float = Field(
+        default=30.0, gt=0, description="A staff session ends after this long without a request."
+    )
+    login_lockout_attempts: int = Field(
+        default=5, ge=1, description="Failed sign-ins in a row that lock an account."
+    )
+    login_lockout_minutes: float = Field(
+        default=15.0, gt=0, description="How long a locked account stays locked."
+    )
+    login_rate_limit_account: str = Field(
+        default="10 per minute;50 per hour",
+        description="Sign-in attempts allowed per email address (Flask-Limiter notation).",
+    )
+    login_rate_limit_address: str = Field(
+        default="30 per minute;300 per hour",
+        description="Sign-in attempts allowed per client IP address (Flask-Limiter notation).",
+    )
+    rate_limit_storage_uri: str = Field(
+        default="memory://",
+        description="Where rate-limit counters live: memory:// (per process) or a shared "
+        "store such as redis://host:6379.",
+    )
+    argon2_time_cost: int = Field(default=3, ge=1, description="argon2id passes per hash.")
+    argon2_memory_kib: int = Field(
+        default=65536, ge=8, description="argon2id memory per hash, in KiB."
+    )
+    argon2_parallelism: int = Field(default=4, ge=1, description="argon2id lanes per hash.")
+
+    @property
+    def production(self) -> bool:
+        return self.palaute_env == "production"
+
+
+class UnsafeConfiguration(RuntimeError):
+    """Settings that must not be used in production; the message says what to change."""
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """What keeps these settings from running in production (empty when nothing does)."""
+    problems = []
+    for name, value, default in (
+        ("SECRET_KEY", settings.secret_key, DEV_SECRET_KEY),
+        ("ADDRESS_KEY_SECRET", settings.address_key_secret, DEV_ADDRESS_KEY_SECRET),
+    ):
+        if value == default:
+            problems.append(f"{name} is the development default")
+        elif len(value.encode("utf-8")) < MIN_SECRET_BYTES:
+            problems.append(f"{name} is shorter than {MIN_SECRET_BYTES} bytes")
+    return problems
+
+
+def require_production_ready(settings: Settings) -> None:
+    """With ``PALAUTE_ENV=production``, refuse default or short secrets (raises)."""
+    if not settings.production:
+        return
+    problems = production_problems(settings)
+    if problems:
+        raise UnsafeConfiguration(
+            "PALAUTE_ENV=production, but " + "; ".join(problems) + ". Set each to a random "
+            f"value of at least {MIN_SECRET_BYTES} bytes, e.g. the output of {SECRET_HINT} "
+            "(ADDRESS_KEY_SECRET once, never changed: contacts become unfindable). "
+            "For development set PALAUTE_ENV=development."
+        )

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from argon2 import PasswordHasher
 from sqlalchemy import Engine
 
 from bot import language
@@ -26,6 +27,7 @@ from bot.catalogue import Catalogue
 from channels.telegram.sender import TelegramSender
 from channels.twilio.sender import TwilioSender
 from palaute.config import Settings
+from service.accounts import AccountService, LockoutPolicy
 from service.conversations import ConversationService
 from service.retry import RetryPolicy
 from service.sms_outbox import SmsOutbox
@@ -47,6 +49,7 @@ class Services:
     db: Engine
     catalogue: Catalogue
     conversations: ConversationService
+    accounts: AccountService
     # Slow, optional preparations (language detectors...) run once after start-up.
     warm_ups: list[Callable[[], None]] = field(default_factory=list)
     # The Telegram worker's Bot API client (one event loop for its life), made on first
@@ -197,5 +200,19 @@ def build_services(settings: Settings, *, catalogue: Catalogue | None = None) ->
         db=db,
         catalogue=flows,
         conversations=conversations,
+        accounts=build_accounts(settings, db, flows),
         warm_ups=[language_warm_up(flows)],
     )
+
+
+def build_accounts(settings: Settings, db: Engine, catalogue: Catalogue) -> AccountService:
+    """Staff accounts with the configured argon2 cost and lockout."""
+    hasher = PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+    )
+    lockout = LockoutPolicy(
+        attempts=settings.login_lockout_attempts, minutes=settings.login_lockout_minutes
+    )
+    return AccountService(db, catalogue, hasher=hasher, lockout=lockout)

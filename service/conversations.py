@@ -170,10 +170,12 @@ class ConversationService:
         service_point: str | None = None,
         inline_limit: int | None = 0,
     ) -> HandleResult:
-        """Start ``flow_id`` on our initiative (simulator "start", follow-ups).
+        """Start ``flow_id`` on our initiative (the simulator's Start, ``palaute chat``).
 
-        Any active run is closed. With the default ``inline_limit=0`` every prompt goes to
-        the outbox; ``None`` returns them all inline (the simulator).
+        ``language`` is an explicit choice: it wins over the contact's remembered language
+        (when the flow has it); without it the remembered language applies. Any active run
+        is closed. With the default ``inline_limit=0`` every prompt goes to the outbox;
+        ``None`` returns them all inline (the simulator).
         """
         _require_aware(now)
 
@@ -560,7 +562,7 @@ class ConversationService:
                 run=run_state,
                 run_flow=run_flow,
                 now=now,
-                language=request.language,
+                visit_language=request.language,
                 service_point=request.service_point,
             )
             if (
@@ -716,7 +718,7 @@ class StartRequest:
     address: str
     active: StoredRun | None
     flow_id: str
-    language: str | None = None
+    language: str | None = None  # the visit's: the contact's remembered language wins
     service_point: str | None = None
 
 

@@ -5,6 +5,6 @@ A use case that could not reach or write the database raises ``StorageError`` (f
 webhooks answer 503 and providers redeliver. Nothing was half-written either way.
 """
 
-from storage.errors import RetryableStorageError, StorageError
+from storage.errors import RetryableStorageError, SchemaNotReadyError, StorageError
 
-__all__ = ["RetryableStorageError", "StorageError"]
+__all__ = ["RetryableStorageError", "SchemaNotReadyError", "StorageError"]

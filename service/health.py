@@ -1,7 +1,15 @@
-"""Is the database reachable, and is its schema the one the code needs?"""
+"""Is the database reachable and writable, and is its schema the one the code needs?
+
+The schema must be at the newest migration and the database must accept a write (an
+UPDATE of ``alembic_version`` that changes nothing, rolled back: a read-only SQLite file
+or a PostgreSQL standby fails it). The error text never names the database's host, port
+or file (anyone may call ``/healthz``): the detail goes to the log. One connection, three
+small statements.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cache
 
@@ -10,6 +18,11 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy import exc as sa_exc
 
 from storage import migrate
+
+log = logging.getLogger(__name__)
+
+# Takes the row lock (PostgreSQL) or the write lock (SQLite) for a moment; rolled back.
+WRITE_CHECK = text("UPDATE alembic_version SET version_num = version_num")
 
 
 @dataclass(frozen=True)
@@ -27,18 +40,25 @@ def expected_revisions() -> frozenset[str]:
 
 
 def check_database(engine: Engine) -> DatabaseHealth:
-    """One connection, two small queries: cheap enough for an uptime check every few seconds."""
     name = engine.dialect.name
+    current: frozenset[str] = frozenset()
+    step = "unreachable"
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-            current: frozenset[str] = frozenset()
             if inspect(connection).has_table("alembic_version"):
                 rows = connection.execute(text("SELECT version_num FROM alembic_version"))
                 current = frozenset(str(row[0]) for row in rows)
+            connection.rollback()
+            if current:
+                step = "read-only (writes fail)"
+                with connection.begin() as check:
+                    connection.execute(WRITE_CHECK)
+                    check.rollback()
     except sa_exc.SQLAlchemyError as error:
         reason = str(getattr(error, "orig", None) or error).strip().splitlines() or [""]
-        return DatabaseHealth(name, False, error=f"database unreachable: {reason[0]}")
+        log.error("/healthz: database %s: %s", step, reason[0])
+        return DatabaseHealth(name, False, error=f"database {step}")
     expected = expected_revisions()
     schema = ",".join(sorted(current)) or None
     if current != expected:

@@ -3,7 +3,8 @@
 The same rules apply to ``POST /api/visits`` and ``palaute visits import``. A row is either
 
 * **rejected** (``errors``): it cannot be identified or timed (no visit id, no or
-  unreadable visit time, unknown flow). Nothing is stored; fix the row and send it again.
+  unreadable visit time, unknown flow, a service point whose flow has no ``followup:``).
+  Nothing is stored; fix the row and send it again.
 * **accepted**: the visit is stored once per (organisation, source, external id). Its
   follow-up is scheduled, or recorded as *skipped* with a reason (invalid number, no
   channel, unreachable, expired) so that staff see honest response rates.
@@ -27,6 +28,7 @@ from phonenumbers import PhoneNumberType
 from phonenumbers import timezone as phone_timezone
 from sqlalchemy import Engine
 
+from bot.clean import clean_text
 from bot.conversation import FlowCatalogue
 from bot.flow import Flow
 from bot.followup import (
@@ -54,6 +56,7 @@ FIELDS = (
     "language",
     "flow",
 )
+MAX_ZONE_NAME = 64  # the longest IANA name is 32 characters
 MAX_TEXT = {"external_id": 200, "service_point": 100, "flow": 100, "source": 100}
 
 LANGUAGE_NAMES = {
@@ -118,6 +121,17 @@ class Intake:
             self._zones[name] = ZoneInfo(name)
         return self._zones[name]
 
+    def known_zone(self, name: str) -> bool:
+        """True when ``name`` is an IANA zone. ZoneInfo reads a file named after it, so a
+        folder (``Europe``) or an overlong name fails with OSError, not only ValueError."""
+        if len(name) > MAX_ZONE_NAME:
+            return False
+        try:
+            self.zone(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            return False
+        return True
+
     def validate(
         self, raw: Mapping[str, Any], *, source: str, now: datetime
     ) -> Visit | list[RowError]:
@@ -125,7 +139,7 @@ class Intake:
         errors: list[RowError] = []
         notes: list[str] = []
         row = {k: _text(v) for k, v in raw.items() if k in (*FIELDS, "source")}
-        source = row.get("source") or source
+        source = row.get("source") or _text(source)
         if len(source) > MAX_TEXT["source"]:
             errors.append(RowError("source", f"longer than {MAX_TEXT['source']} characters"))
 
@@ -141,12 +155,14 @@ class Intake:
 
         zone_name: str | None = None
         if row.get("timezone"):
-            try:
-                self.zone(row["timezone"])
+            if self.known_zone(row["timezone"]):
                 zone_name = row["timezone"]
-            except (ZoneInfoNotFoundError, ValueError):
+            else:
+                shown = row["timezone"][:MAX_ZONE_NAME] + (
+                    "…" if len(row["timezone"]) > MAX_ZONE_NAME else ""
+                )
                 errors.append(
-                    RowError("timezone", f"unknown time zone {row['timezone']!r} "
+                    RowError("timezone", f"unknown time zone {shown!r} "
                              "(use a name like Europe/Helsinki)")
                 )  # fmt: skip
 
@@ -170,9 +186,12 @@ class Intake:
             skip = SkipReason.NO_CHANNEL
         try:
             due = first_send_time(flow.followup, visit_at, zone)
+            deadline = expires_at(flow.followup, visit_at, zone)
         except FollowupRuleError as error:
             return [RowError("flow", f"flow {flow.id!r} has an unusable follow-up rule: {error}")]
-        deadline = expires_at(flow.followup, visit_at, zone)
+        except OverflowError:  # the follow-up would fall after the year 9999
+            when = row.get("visit_at") or visit_at.isoformat()
+            return [RowError("visit_at", f"{when!r} is too far in the future for a follow-up")]
         if skip is None and (due >= deadline or now >= deadline):
             skip = SkipReason.EXPIRED
             notes.append("too late: the follow-up would come after the flow's give_up_after")
@@ -235,8 +254,16 @@ class Intake:
                 )  # fmt: skip
                 return None
             local_zone = zone if row.get("timezone") else self.zone(self.naive_zone or zone.key)
-            return local_instants(parsed, local_zone)[0]
-        return parsed.astimezone(UTC)
+            try:
+                return local_instants(parsed, local_zone)[0]
+            except OverflowError:
+                errors.append(RowError("visit_at", f"{raw!r} is out of range"))
+                return None
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+14:00 is before the year 1 in UTC
+            errors.append(RowError("visit_at", f"{raw!r} is out of range"))
+            return None
 
     def _flow(
         self, flow_id: str | None, service_point: str | None, errors: list[RowError]
@@ -256,6 +283,18 @@ class Intake:
             for flow in candidates:
                 if service_point in flow.service_points:
                     return flow
+            # The point belongs to a flow with no follow-up: any other flow's survey would
+            # be the wrong one (library visitors texted the health-centre survey).
+            owners = sorted(f.id for f in self.flows.all() if service_point in f.service_points)
+            if owners:
+                names = " and ".join(owners)
+                which = "which have" if len(owners) > 1 else "which has"
+                errors.append(
+                    RowError("service_point", f"{service_point!r} belongs to flow {names}, "
+                             f"{which} no `followup:` section: add `followup:` to {names} "
+                             "or name the follow-up flow in `flow`")
+                )  # fmt: skip
+                return None
         if self.default_flow:
             flow = self.flows.get(self.default_flow)
             if flow is not None and flow.followup is not None:
@@ -276,6 +315,7 @@ class Intake:
 
 
 def _text(value: Any) -> str:
+    """A field as text, cleaned (``bot.clean``: a NUL would fail the batch's transaction)."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -285,7 +325,7 @@ def _text(value: Any) -> str:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         return str(value)
-    return str(value).strip()
+    return clean_text(str(value)).strip()
 
 
 def _language(raw: str | None, errors: list[RowError]) -> str | None:

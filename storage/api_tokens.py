@@ -24,6 +24,7 @@ class ApiToken:
     id: int
     organisation: str
     name: str
+    source: str  # the visits' source: fixed when the token was made
     created_at: datetime
     revoked_at: datetime | None
 
@@ -33,8 +34,14 @@ class TokenNameTaken(ValueError):
 
 
 def create_token(
-    session: Session, organisation: str, name: str, token_hash: str, now: datetime
+    session: Session,
+    organisation: str,
+    name: str,
+    token_hash: str,
+    now: datetime,
+    source: str | None = None,
 ) -> int:
+    """Store a token; its visits are stored under ``source`` (default: the name)."""
     if find_active_token(session, organisation, name) is not None:
         raise TokenNameTaken(
             f"an active API token named {name!r} already exists for {organisation!r}: "
@@ -43,7 +50,11 @@ def create_token(
     insert: Any = (postgresql if dialect_name(session) == "postgresql" else sqlite).insert(_tokens)
     result = session.execute(
         insert.values(
-            organisation=organisation, name=name, token_hash=token_hash, created_at=now
+            organisation=organisation,
+            name=name,
+            source=source or name,
+            token_hash=token_hash,
+            created_at=now,
         ).returning(_tokens.c.id)
     )
     return int(result.scalar_one())
@@ -90,6 +101,7 @@ def _token(row: Any) -> ApiToken:
         id=int(row.id),
         organisation=row.organisation,
         name=row.name,
+        source=row.source,
         created_at=row.created_at,
         revoked_at=row.revoked_at,
     )

@@ -64,6 +64,7 @@ def make_engine(
         # No pre-ping round trip per checkout: a connection found dead raises a retryable
         # StorageError (connection_invalidated) and the pool replaces it; the conversation
         # service retries such errors itself.
+        kwargs.setdefault("hide_parameters", True)  # see _sqlite_engine
         kwargs.setdefault("pool_recycle", 1800)
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)
@@ -85,6 +86,8 @@ def _sqlite_engine(url: str, *, echo: bool, background_checkpoints: bool, **kwar
         kwargs.setdefault("poolclass", StaticPool)
     elif parsed.database and not parsed.database.startswith("file:"):
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    # Parameters are phone numbers and answers: never in an error message or a log.
+    kwargs.setdefault("hide_parameters", True)
     engine = create_engine(url, echo=echo, connect_args=connect_args, **kwargs)
     checkpointer: _Checkpointer | None = None
     if background_checkpoints and not in_memory and not str(parsed.database).startswith("file:"):
@@ -284,7 +287,12 @@ def _session(engine: Engine) -> Iterator[Session]:
         with session.begin():
             yield session
     except sa_exc.DBAPIError as error:
-        raise translate(error) from error
+        # Not chained: the driver's message can go on with values (PostgreSQL's "DETAIL:
+        # Failing row contains (..., +358...)"), and a logged traceback would print it.
+        # The translation keeps its first line and the statement without values.
+        translated = translate(error)
+        translated.statement = error.statement
+        raise translated from None
     except sa_exc.StatementError as error:
         # A value refused before reaching the database (e.g. a naive datetime): the bug
         # is the caller's; surface the original ValueError/TypeError with its message.

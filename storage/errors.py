@@ -11,9 +11,14 @@ from sqlalchemy import exc as sa_exc
 
 
 class StorageError(Exception):
-    """A database operation failed; nothing of the transaction was written."""
+    """A database operation failed; nothing of the transaction was written.
+
+    The message is the driver's first line (no values); ``statement`` the SQL that
+    failed, with placeholders (set by ``storage.db.transaction``).
+    """
 
     retryable: bool = False
+    statement: str | None = None
 
 
 class RetryableStorageError(StorageError):

@@ -1,5 +1,5 @@
 """Tables for follow-ups after visits: visits, followups, api_tokens (migration 0004;
-the claim index ``ix_followups_claimable_due``: 0005).
+the claim index ``ix_followups_claimable_due``: 0005; ``api_tokens.source``: 0006).
 
 Kept apart from ``storage.tables`` (the core schema, migration 0001) so that each
 migration has one model module; both register on the same ``SQLModel.metadata``.
@@ -129,6 +129,9 @@ class ApiTokenRow(SQLModel, table=True):
     )
     organisation: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
     name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    # The visits' ``source`` (migration 0006): fixed at creation; a body naming another
+    # is refused. Tokens made before 0006 have their name.
+    source: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
     token_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     created_at: datetime = _time()  # type: ignore[assignment]
     revoked_at: datetime | None = _time(nullable=True)

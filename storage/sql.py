@@ -145,7 +145,8 @@ class _Compiled:
             process(value) if process is not None else value
             for process, value in zip(self.results, raw, strict=True)
         )
-        return _row(self.names, values)
+        row: sa.Row[Any] = _row(self.names, values)
+        return row
 
 
 class Rows:

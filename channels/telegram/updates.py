@@ -39,6 +39,7 @@ from typing import Any
 from telegram import CallbackQuery, Message, Update
 from telegram.constants import ChatMemberStatus, ChatType
 
+from bot.clean import clean_text
 from bot.messages import Inbound, InboundKind
 from channels.base import InboundOutcome, Rejected
 from channels.telegram import CHANNEL
@@ -181,9 +182,12 @@ def _id_of_chat(chat: Any) -> str:
 
 
 def _optional_text(value: Any, field: str) -> str | None:
-    if value is not None and not isinstance(value, str):
+    """A text field of the update, cleaned (``bot.clean``: no NULs or control characters)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
         raise TypeError(f"{field}: not a string")
-    return value
+    return clean_text(value)
 
 
 def _ignored(update_id: int, reason: str, chat_id: str | None = None) -> ParsedUpdate:
@@ -230,7 +234,7 @@ def _parse_message(update_id: int, message: Message) -> ParsedUpdate:
             return inbound("/help", InboundKind.TEXT)
         return inbound(f"/{name} {argument}".strip(), InboundKind.TEXT)
     if any(getattr(message, name, None) for name in _MEDIA_FIELDS):
-        return inbound(message.caption or "", InboundKind.MEDIA)
+        return inbound(_optional_text(message.caption, "caption") or "", InboundKind.MEDIA)
     return _ignored(update_id, "service message without text", chat_id)
 
 
@@ -253,12 +257,12 @@ def _parse_callback(update_id: int, query: CallbackQuery) -> ParsedUpdate:
     label: str | None = None
     if isinstance(message, Message):
         message_id = message.message_id
-        message_text = message.text or ""
+        message_text = _optional_text(message.text, "callback_query.message.text") or ""
         markup = message.reply_markup
         for row in markup.inline_keyboard if markup else ():
             for button in row:
                 if button.callback_data == query.data:
-                    label = button.text
+                    label = _optional_text(button.text, "inline_keyboard.text")
     press = CallbackPress(
         query_id=query.id,
         chat_id=chat_id,

@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
+from bot.clean import clean_text
 from bot.messages import Inbound, InboundKind
 from channels.base import Rejected
 from channels.twilio import CHANNEL
-from channels.twilio.twiml import MAX_INBOUND_CHARS, clean_text
+from channels.twilio.twiml import MAX_INBOUND_CHARS
 
 # Twilio's OptOutType values (Advanced Opt-Out), passed to the core as Inbound.provider_keyword.
 OPT_OUT_TYPES = frozenset({"STOP", "START", "HELP"})

@@ -15,12 +15,13 @@ import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
+from bot.clean import clean_text
 from bot.messages import Outgoing
 from channels.base import PermanentSendError, RetryableSendError, SendError, Sent
 from channels.twilio import CHANNEL
 from channels.twilio.http import TwilioHttp
 from channels.twilio.status import CONTACT_EFFECTS, STATUS_MAP
-from channels.twilio.twiml import MAX_OUTBOUND_CHARS, clean_text, sms_text
+from channels.twilio.twiml import MAX_OUTBOUND_CHARS, sms_text
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Twilio's webhook signature: the URL Twilio called and ``X-Twilio-Signature`` over it.
 
-* ``public_url`` rebuilds the URL Twilio called (the one it signed) behind a proxy.
+* ``public_url`` gives the URL Twilio called (the one it signed).
 * ``verify_signature`` checks ``X-Twilio-Signature`` with the SDK's ``RequestValidator``.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from twilio.request_validator import RequestValidator, get_signature_algorithm
@@ -17,31 +17,22 @@ SIGNATURE_HEADER = "X-Twilio-Signature"
 SIGNATURE_SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
 
 
-class HeaderLookup(Protocol):
-    """Anything with ``get(name)``: a dict, Werkzeug's ``Headers``..."""
-
-    def get(self, key: str, /) -> str | None: ...
-
-
-def _first(value: str | None) -> str:
-    return (value or "").split(",")[0].strip()
-
-
 def public_url(
     *,
     scheme: str,
     host: str,
     path: str,
     query_string: str = "",
-    headers: HeaderLookup | None = None,
     public_base_url: str | None = None,
-    trust_forwarded_headers: bool = False,
 ) -> str:
     """The URL Twilio called, which is what it signed.
 
-    ``path`` is the request path as received (with any script root), ``query_string`` the
-    raw query without ``?``. ``PUBLIC_BASE_URL`` wins over forwarded headers; forwarded
-    headers are used only when trusted; otherwise the URL the server saw is used.
+    ``scheme``, ``host`` and ``path`` are the request's as the web layer sees them: behind
+    a trusted proxy (``TRUST_FORWARDED_HEADERS``) Werkzeug's ProxyFix has already applied
+    the proxy's own ``X-Forwarded-*`` values (the last hop, which the proxy appended; a
+    client's spoofed values come first and are ignored). Nothing here reads headers: one
+    source of truth. ``path`` is the request path as received (with any script root),
+    ``query_string`` the raw query without ``?``. ``PUBLIC_BASE_URL`` wins over both.
     """
     query = f"?{query_string}" if query_string else ""
     if public_base_url:
@@ -49,21 +40,6 @@ def public_url(
         prefix = base.path.rstrip("/")
         full_path = path if prefix and path.startswith(prefix + "/") else prefix + path
         return urlunsplit((base.scheme, base.netloc, full_path, "", "")) + query
-    if trust_forwarded_headers and headers is not None:
-        proto = _first(headers.get("X-Forwarded-Proto")) or scheme
-        fwd_host = _first(headers.get("X-Forwarded-Host")) or host
-        port = _first(headers.get("X-Forwarded-Port"))
-        default_port = "443" if proto == "https" else "80"
-        netloc_host, _, netloc_port = fwd_host.rpartition(":")
-        if not netloc_host or "]" in netloc_port:  # no port in the host (or bare IPv6)
-            netloc_host, netloc_port = fwd_host, ""
-        if port and not netloc_port:
-            netloc_port = port
-        netloc = netloc_host
-        if netloc_port not in ("", default_port):
-            netloc = f"{netloc_host}:{netloc_port}"
-        prefix = _first(headers.get("X-Forwarded-Prefix")).rstrip("/")
-        return f"{proto}://{netloc}{prefix}{path}{query}"
     return f"{scheme}://{host}{path}{query}"
 
 

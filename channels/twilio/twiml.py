@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
 from xml.sax.saxutils import escape
 
+from bot.clean import clean_text
 from bot.messages import Outgoing
 
 # Twilio concatenates inbound SMS up to 1600 characters; anything longer is not a real SMS.
@@ -14,15 +13,6 @@ from bot.messages import Outgoing
 MAX_INBOUND_CHARS = 2000
 # Twilio refuses outbound bodies longer than 1600 characters.
 MAX_OUTBOUND_CHARS = 1600
-
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def clean_text(text: str) -> str:
-    """Text safe to store and to put into XML: NFC, no NULs/control characters, valid UTF-8."""
-    text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> '?'
-    text = unicodedata.normalize("NFC", text)
-    return _XML_INVALID.sub("", text)
 
 
 def sms_text(message: Outgoing) -> str:

@@ -53,7 +53,13 @@ def _run_status(services: Services, address: str) -> str | None:
 
 @click.command()
 @click.argument("flow_id")
-@click.option("--lang", "language", default=None, help="Language (default: the flow's own).")
+@click.option(
+    "--lang",
+    "language",
+    default=None,
+    help="Language to start in (default: the language the --address contact used last, "
+    "else the flow's own).",
+)
 @click.option(
     "--address",
     default=None,
@@ -96,15 +102,13 @@ def _chat(services: Services, flow_id: str, language: str | None, address: str |
     interactive = sys.stdin.isatty()
     out = sys.stdout
     address = address or f"terminal-{secrets.token_hex(6)}"
-    if interactive:
-        click.secho(
-            f"{flow.text(flow.title, language or flow.default_language)} "
-            f"({language or flow.default_language}) - Ctrl-D ends",
-            bold=True,
-        )
     result = services.conversations.start(
         CHANNEL, address, flow.id, now=utcnow(), language=language, inline_limit=None
     )
+    if interactive:
+        # The language the run started in: --lang, else the contact's remembered one.
+        spoken = result.replies[0].language if result.replies else flow.default_language
+        click.secho(f"{flow.text(flow.title, spoken)} ({spoken}) - Ctrl-D ends", bold=True)
     _print_messages(result.replies, interactive=interactive, out=out)
     counter = 0
     shown_status = _run_status(services, address) if interactive else None

@@ -1,7 +1,8 @@
 """``palaute clock``: send due follow-ups, run the outbox and close expired runs.
 
 Run one or more (they share the work through the database): ``palaute clock``.
-``--once`` handles everything due now and exits (cron, tests).
+``--once`` handles everything due now and exits (cron, tests). With
+``PALAUTE_ENV=production`` it refuses default or short secrets, as the web app does.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 
 import click
 
-from palaute.config import Settings
+from palaute.config import Settings, UnsafeConfiguration, require_production_ready
 
 
 @click.command()
@@ -22,6 +23,10 @@ def clock(once: bool, worker_id: str | None) -> None:
     from palaute.services import build_services
 
     settings = Settings()
+    try:
+        require_production_ready(settings)  # PALAUTE_ENV=production: no default secrets
+    except UnsafeConfiguration as error:
+        raise click.ClickException(str(error)) from None
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -1,12 +1,13 @@
 """``palaute lang detect``: check the language detector on your own replies.
 
-Reads one reply per line on stdin and prints, per line, the detected language code
-(``-`` when the detector abstains) and its confidence, tab-separated::
+Reads one reply per line on stdin and prints, per line, three tab-separated columns
+(TSV): the detected language code (``-`` when the detector abstains), its confidence and
+the line it judged (tabs in it shown as spaces)::
 
     printf 'kiitos hyvä palvelu\\n4\\npå svenska tack\\n' | palaute lang detect
-    fi	0.9955
-    -	0.0000
-    sv	0.9919
+    fi	0.9955	kiitos hyvä palvelu
+    -	0.0000	4
+    sv	0.9919	på svenska tack
 
 It uses the same detector as the conversations (``bot.language``), restricted to
 ``--languages`` (default fi,sv,en).
@@ -46,14 +47,36 @@ def _parse_languages(value: str) -> list[str]:
     show_default=True,
     help="Comma-separated ISO 639-1 codes the detector chooses from.",
 )
-def detect(languages: str) -> None:
-    """Detect the language of each line on stdin; print CODE<TAB>CONFIDENCE per line."""
+@click.option("--header", is_flag=True, help="Print a first line naming the columns.")
+def detect(languages: str, header: bool) -> None:
+    """Detect the language of each line on stdin.
+
+    Prints one tab-separated line (TSV) per input line, in input order:
+
+    \b
+      CODE        the detected ISO 639-1 code, or - when the detector
+                  abstains (too little text, no language in it, or no
+                  language confident enough)
+      CONFIDENCE  the confidence in the best-scoring language,
+                  0.0000-1.0000 (below the threshold when CODE is -)
+      TEXT        the input line itself (tabs shown as spaces)
+
+    \b
+    Example:
+      printf 'kiitos hyvä palvelu\\n4\\n' | palaute lang detect
+      fi      0.9955  kiitos hyvä palvelu
+      -       0.0000  4
+    """
     codes = _parse_languages(languages)
     detector = LinguaDetector()
     detector.warm(codes)
     stdin = sys.stdin
     if isinstance(stdin, io.TextIOWrapper):
         stdin.reconfigure(errors="replace")  # a stray byte must not stop the run
+    if header:
+        click.echo("code\tconfidence\ttext")
     for line in stdin:
-        found = detector.detect(line.rstrip("\r\n"), codes)
-        click.echo(f"{found.language or '-'}\t{found.confidence:.4f}")
+        text = line.rstrip("\r\n")
+        found = detector.detect(text, codes)
+        shown = text.replace("\t", " ")
+        click.echo(f"{found.language or '-'}\t{found.confidence:.4f}\t{shown}")

@@ -23,7 +23,7 @@ import click
 from palaute.config import Settings
 from service.api_tokens import hash_token, new_token
 from service.timesource import utcnow
-from service.visits import FIELDS, Intake, RowError, Visit, store_visits
+from service.visits import FIELDS, MAX_TEXT, Intake, RowError, Visit, store_visits
 from service.visits_csv import CsvImportError, read_export
 from storage import api_tokens as token_store
 from storage import funnel as funnel_store
@@ -206,8 +206,20 @@ def api_token() -> None:
 @api_token.command("create")
 @click.argument("name")
 @click.option("--organisation", default=None, help="Organisation (default ORGANISATION_NAME).")
-def create_token(name: str, organisation: str | None) -> None:
+@click.option(
+    "--source",
+    default=None,
+    help="The source its visits are stored under (default NAME). Fixed: a request naming "
+    "another source is refused (403).",
+)
+def create_token(name: str, organisation: str | None, source: str | None) -> None:
     """Make a token NAME (e.g. the sending system) and print it once."""
+    if source is not None and not source.strip():
+        raise click.BadParameter("give a source name, or leave --source out", param_hint="--source")
+    if source is not None and len(source.strip()) > MAX_TEXT["source"]:
+        raise click.BadParameter(
+            f"longer than {MAX_TEXT['source']} characters", param_hint="--source"
+        )
     settings = Settings()
     token = new_token()
     db = make_engine(settings.database_url)
@@ -219,6 +231,7 @@ def create_token(name: str, organisation: str | None) -> None:
                 name,
                 hash_token(token),
                 utcnow(),
+                source=source.strip() if source else None,
             )
     except token_store.TokenNameTaken as error:
         raise click.ClickException(str(error)) from error
@@ -229,7 +242,8 @@ def create_token(name: str, organisation: str | None) -> None:
     click.echo(token)
     click.echo(
         "Store this token now: it is not shown again (only its hash is kept). "
-        "Send it as: Authorization: Bearer <token>",
+        "Send it as: Authorization: Bearer <token>. "
+        f"Its visits are stored under source {(source or name).strip()!r}.",
         err=True,
     )
 
@@ -255,7 +269,10 @@ def revoke_token(name: str, organisation: str | None) -> None:
 
 @api_token.command("list")
 def list_tokens() -> None:
-    """Tokens by organisation and name (never the tokens themselves)."""
+    """Tokens by organisation and name, with their source (never the tokens themselves).
+
+    Columns (tab-separated): organisation, name, source, created, state.
+    """
     settings = Settings()
     db = make_engine(settings.database_url)
     try:
@@ -265,7 +282,10 @@ def list_tokens() -> None:
         db.dispose()
     for token in tokens:
         state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
-        click.echo(f"{token.organisation}\t{token.name}\t{token.created_at:%Y-%m-%d}\t{state}")
+        click.echo(
+            f"{token.organisation}\t{token.name}\t{token.source}\t"
+            f"{token.created_at:%Y-%m-%d}\t{state}"
+        )
 
 
 @visits.command("report")

@@ -1,12 +1,11 @@
 // palaute chat simulator. Plain JavaScript, no build step, no external requests.
-// Each browser keeps a random session id in localStorage: that is the simulated contact's
-// address on the "simulator" channel, so a reload continues the same conversation.
+// Each browser is one simulated contact: the server issues it a random session in an
+// HttpOnly cookie (script never sees it), so a reload continues the same conversation.
 (function () {
   "use strict";
 
   var data = JSON.parse(document.getElementById("simulator-data").textContent);
   var t = data.t;
-  var SESSION_KEY = "palaute.simulator.session";
   var PICK_KEY = "palaute.simulator.pick";
 
   var el = {
@@ -47,12 +46,7 @@
     try { window.localStorage.setItem(key, value); } catch (e) { /* private mode */ }
   }
 
-  var session = storageGet(SESSION_KEY);
-  if (!session || !/^[A-Za-z0-9_-]{8,64}$/.test(session)) {
-    session = randomId(16);
-    storageSet(SESSION_KEY, session);
-  }
-  el.session.textContent = session;
+  try { window.localStorage.removeItem("palaute.simulator.session"); } catch (e) { /* old id */ }
 
   function flowById(id) {
     for (var i = 0; i < data.flows.length; i++) {
@@ -232,7 +226,7 @@
     showError("");
     setBusy(true);
     storageSet(PICK_KEY, JSON.stringify({ flow: flowId, language: language }));
-    api(data.api.start, { session: session, flow: flowId, language: language })
+    api(data.api.start, { flow: flowId, language: language })
       .then(function (result) {
         clearChat();
         afterReply(result);
@@ -248,14 +242,14 @@
     addBubble("citizen", shown || text);
     showChoices([]);
     setBusy(true);
-    api(data.api.message, { session: session, text: text, kind: kind, id: randomId(8) })
+    api(data.api.message, { text: text, kind: kind, id: randomId(8) })
       .then(afterReply)
       .catch(function (error) { showError(error.message); })
       .then(function () { setBusy(false); });
   }
 
   function loadTranscript() {
-    api(data.api.transcript + "?session=" + encodeURIComponent(session))
+    api(data.api.transcript)
       .then(function (result) {
         clearChat();
         var lastChoices = [];
@@ -305,13 +299,18 @@
   });
 
   el.newContact.addEventListener("click", function () {
-    session = randomId(16);
-    storageSet(SESSION_KEY, session);
-    el.session.textContent = session;
-    clearChat();
-    renderRun(null);
+    if (state.busy) { return; }
     showError("");
-    if (el.flow) { el.flow.focus(); }
+    setBusy(true);
+    api(data.api.new_contact, {})
+      .then(function (result) {
+        el.session.textContent = result.contact;
+        clearChat();
+        renderRun(null);
+        if (el.flow) { el.flow.focus(); }
+      })
+      .catch(function (error) { showError(error.message); })
+      .then(function () { setBusy(false); });
   });
 
   renderRun(null);

@@ -1,8 +1,11 @@
-"""``/healthz``: is the app up, can it reach its database, is the schema current?
+"""``/healthz``: is the app up, can it write to its database, is the schema current?
 
-200 ``{"status": "ok", ...}`` when a trivial query succeeds and the schema is at the
-newest migration; 503 with the reason otherwise, so a load balancer or an uptime check
-can act on it. Cheap enough to call every few seconds: one connection, two small queries.
+200 ``{"status": "ok", ...}`` when the schema is at the newest migration and the
+database accepts a write (an UPDATE of ``alembic_version`` that changes nothing, rolled
+back: a read-only SQLite file or a PostgreSQL standby fails it); 503 with a short reason
+otherwise, so a load balancer or an uptime check can act on it. The reason never names
+the database's host, port or file (anyone may call this): the detail goes to the log.
+Cheap enough to call every few seconds: one connection, three small statements.
 """
 
 from __future__ import annotations

@@ -1,30 +1,49 @@
 """The browser chat simulator: ``/simulator`` and its small JSON API.
 
-Every browser is one simulated contact on the ``simulator`` channel (its address is a
-random session id kept in localStorage). Messages go through the same
-``ConversationService`` and storage as SMS and Telegram, with every reply returned inline.
+Served only when ``SIMULATOR_ENABLED`` (``enable`` registers it). Every browser is one
+simulated contact on the ``simulator`` channel. Its address is a random session the
+server issues (256 bits, ``secrets.token_urlsafe(32)``) and keeps in the signed, HttpOnly
+Flask session cookie: it is never in a URL, a response body or a log, and a client
+cannot choose it (an id the client sends is ignored). The page shows only a short
+fingerprint of it. Messages go through the same ``ConversationService`` and storage as
+SMS and Telegram, with every reply returned inline. Starts, new contacts and messages are
+rate-limited per client address (``SIMULATOR_START_LIMIT``, ``SIMULATOR_MESSAGE_LIMIT``;
+Flask-Limiter, counted in each web process's memory).
 
     GET  /simulator?ui=fi|sv|en         the page (staff UI language; else Accept-Language)
     GET  /simulator/api/flows?ui=fi     flows with titles in the UI language
-    POST /simulator/api/start           {"session", "flow", "language"}
-    POST /simulator/api/message         {"session", "text", "kind": "text"|"button", "id"}
-    GET  /simulator/api/transcript?session=...
+    POST /simulator/api/start           {"flow", "language" (optional)}
+    POST /simulator/api/message         {"text", "kind": "text"|"button", "id"}
+    POST /simulator/api/new-contact     forget this browser's contact, issue a new one
+    GET  /simulator/api/transcript      this browser's latest run
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import re
+import secrets
 from typing import Any
 
-from flask import Blueprint, jsonify, render_template, request, url_for
-from werkzeug.exceptions import BadRequest, HTTPException
+from flask import Blueprint, Flask, jsonify, render_template, request, session, url_for
+from flask_limiter import RateLimitExceeded
+from werkzeug.exceptions import HTTPException
 
 from bot.flow import Flow
 from channels import simulator as channel
+from palaute.config import Settings
 from palaute.web import now, services
+from palaute.web.json_body import read_json
+from palaute.web.limits import limit_view
 from service.conversations import Direction
-from service.errors import StorageError
+from service.errors import SchemaNotReadyError, StorageError
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
+log = logging.getLogger(__name__)
+
+CONTACT_KEY = "simulator_contact"  # in the Flask session
+_CONTACT_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # what token_urlsafe(32) gives
 
 UI_LANGUAGES = ("fi", "sv", "en")
 DEFAULT_UI = "fi"
@@ -225,9 +244,26 @@ def _payload_error(error: channel.SimulatorPayloadError) -> tuple[Any, int]:
     return jsonify(error=str(error), field=error.field, retryable=False), 400
 
 
+@bp.errorhandler(RateLimitExceeded)
+def _rate_limited(error: RateLimitExceeded) -> Any:
+    response = jsonify(
+        error=f"too many requests from this address ({error.description}); wait a moment "
+        "and try again",
+        retryable=True,
+    )
+    response.status_code = 429
+    return response
+
+
 @bp.errorhandler(StorageError)
 def _storage_error(error: StorageError) -> tuple[Any, int]:
-    return jsonify(error=str(error), retryable=error.retryable), 503 if error.retryable else 500
+    # The page is anonymous: the detail (which may name the database server) is logged.
+    log.error("simulator: storage error: %s", error)
+    if error.retryable:
+        return jsonify(error="the database is busy; try again", retryable=True), 503
+    if isinstance(error, SchemaNotReadyError):  # names only a table: says what to run
+        return jsonify(error=str(error), retryable=False), 500
+    return jsonify(error="the database could not store this; see the server log"), 500
 
 
 @bp.app_errorhandler(HTTPException)
@@ -252,6 +288,7 @@ def page() -> str:
             "start": url_for("simulator.api_start"),
             "message": url_for("simulator.api_message"),
             "transcript": url_for("simulator.api_transcript"),
+            "new_contact": url_for("simulator.api_new_contact"),
         },
     }
     return render_template(
@@ -264,6 +301,7 @@ def page() -> str:
         organisation=container.settings.organisation_name,
         max_text_length=channel.MAX_TEXT_LENGTH,
         page_data=page_data,
+        contact=fingerprint(current_contact(issue=True)),
     )
 
 
@@ -275,45 +313,79 @@ def api_flows() -> Any:
 def _json_body() -> dict[str, Any]:
     if not request.is_json:
         raise ApiError(415, "send the request as JSON (Content-Type: application/json)")
-    try:
-        body = request.get_json()
-    except BadRequest as error:
-        raise ApiError(400, "the request body is not valid JSON") from error
-    if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object")
+    body: dict[str, Any] = read_json(want_object=True)
     return body
+
+
+def current_contact(*, issue: bool = False) -> str | None:
+    """This browser's simulated contact (its address), from the session cookie; a new
+    random one when ``issue`` and the browser has none (or a malformed one)."""
+    contact = session.get(CONTACT_KEY)
+    if isinstance(contact, str) and _CONTACT_RE.fullmatch(contact):
+        return contact
+    if not issue:
+        return None
+    return new_contact()
+
+
+def new_contact() -> str:
+    contact = secrets.token_urlsafe(32)
+    session[CONTACT_KEY] = contact
+    session.permanent = True  # survives closing the browser, like the old localStorage id
+    return contact
+
+
+def fingerprint(contact: str | None) -> str:
+    """A short, non-secret name for a contact, shown on the page to tell contacts apart."""
+    if contact is None:
+        return ""
+    return hashlib.sha256(contact.encode()).hexdigest()[:8]
+
+
+def _required_contact() -> str:
+    contact = current_contact()
+    if contact is None:
+        raise ApiError(
+            400,
+            "this browser has no simulated contact yet: reload the page "
+            "(the simulator needs cookies)",
+        )
+    return contact
 
 
 @bp.post("/api/start")
 def api_start() -> Any:
     body = _json_body()
-    session = channel.parse_session(body.get("session"))
     container = services()
     flow_id = body.get("flow")
     flow = container.catalogue.get(flow_id) if isinstance(flow_id, str) else None
     if flow is None:
         known = ", ".join(sorted(f.id for f in container.catalogue.all())) or "none"
         raise ApiError(404, f"unknown flow {flow_id!r}; known flows: {known}")
-    language = body.get("language") or flow.default_language
-    if language not in flow.languages:
+    # A language picked at Start wins over the one the contact answered in before;
+    # none picked: the remembered one, else the flow's default.
+    language = body.get("language") or None
+    if language is not None and language not in flow.languages:
         raise ApiError(
             400,
             f"flow {flow.id!r} has no language {language!r}; "
             f"choose one of {', '.join(flow.languages)}",
         )
+    contact = current_contact(issue=True)
+    assert contact is not None
     result = container.conversations.start(
-        channel.CHANNEL, session, flow.id, now=now(), language=language, inline_limit=None
+        channel.CHANNEL, contact, flow.id, now=now(), language=language, inline_limit=None
     )
     return jsonify(
         messages=channel.render_all(result.replies),
         duplicate=result.duplicate,
-        run=transcript_view(session)["run"],
+        run=transcript_view(contact)["run"],
     )
 
 
 @bp.post("/api/message")
 def api_message() -> Any:
-    inbound = channel.parse_inbound(_json_body())
+    inbound = channel.parse_inbound(_json_body(), _required_contact())
     container = services()
     result = container.conversations.handle(inbound, now(), inline_limit=None)
     return jsonify(
@@ -323,20 +395,51 @@ def api_message() -> Any:
     )
 
 
+@bp.post("/api/new-contact")
+def api_new_contact() -> Any:
+    """Forget this browser's simulated contact and issue a new one (the old one's runs
+    stay stored, out of this browser's reach)."""
+    return jsonify(contact=fingerprint(new_contact()))
+
+
 @bp.get("/api/transcript")
 def api_transcript() -> Any:
-    session = channel.parse_session(request.args.get("session"))
-    return jsonify(transcript_view(session))
+    contact = current_contact()
+    if contact is None:
+        return jsonify({"messages": [], "run": None})
+    return jsonify(transcript_view(contact))
+
+
+def enable(app: Flask, settings: Settings) -> None:
+    """Serve the simulator on ``app``, with its rate limits (SIMULATOR_ENABLED)."""
+    from limits import parse_many
+
+    for name, value in (
+        ("SIMULATOR_START_LIMIT", settings.simulator_start_limit),
+        ("SIMULATOR_MESSAGE_LIMIT", settings.simulator_message_limit),
+    ):
+        try:
+            parse_many(value)
+        except ValueError as error:
+            raise ValueError(
+                f"{name}={value!r} is not a rate limit; write e.g. '10 per minute' "
+                f"or '10 per minute;100 per day'"
+            ) from error
+    app.register_blueprint(bp)
+    # The app's one limiter (palaute.web.limits): starts and new contacts share a counter.
+    for endpoint in ("simulator.api_start", "simulator.api_new_contact"):
+        limit_view(app, endpoint, settings.simulator_start_limit, scope="simulator-start")
+    limit_view(app, "simulator.api_message", settings.simulator_message_limit)
 
 
 TRANSCRIPT_LIMIT = 200  # messages shown after a reload
 
 
-def transcript_view(session: str) -> dict[str, Any]:
+def transcript_view(contact: str) -> dict[str, Any]:
     """The latest run of a simulated contact: its messages, status and stored answers."""
     container = services()
     transcript = container.conversations.transcript(
-        channel.CHANNEL, session, limit=TRANSCRIPT_LIMIT
+        channel.CHANNEL, contact, limit=TRANSCRIPT_LIMIT
     )
     run = transcript.run
     if run is None:

@@ -39,7 +39,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from channels.telegram import keyboards, updates
-from palaute.web import now, services
+from palaute.web import now, services, unstored
+from palaute.web.json_body import read_json
 from service.conversations import HandleResult
 from service.errors import StorageError
 from service.telegram_presses import press_guard, set_reachable
@@ -78,7 +79,7 @@ def telegram_webhook() -> Any:
         return _refuse(403, "forbidden")
 
     try:
-        parsed = updates.parse_update(request.get_json(force=True, silent=True))
+        parsed = updates.parse_update(read_json(want_object=True))
     except updates.TelegramUpdateError as error:
         log.warning("Telegram update rejected: %s", error)
         return _refuse(400, str(error))
@@ -98,8 +99,10 @@ def telegram_webhook() -> Any:
         return _conversation(parsed, when)
     except StorageError as error:
         # Telegram redelivers after a non-2xx answer; the update_id keeps it single.
-        log.error("Telegram update %s: storage error %s", parsed.update_id, error)
-        return _refuse(503 if error.retryable else 500, "try again later")
+        status, headers = unstored(f"Telegram update {parsed.update_id}", error)
+        body, _ = _refuse(status, "not stored; try again later")
+        body.headers.update(headers)
+        return body, status
 
 
 def _conversation(parsed: updates.ParsedUpdate, when: datetime) -> Response:

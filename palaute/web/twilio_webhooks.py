@@ -4,13 +4,18 @@
     POST /webhooks/twilio/status   a status callback for a message we sent
 
 Both check ``X-Twilio-Signature`` over the public URL Twilio called (``PUBLIC_BASE_URL``,
-or trusted ``X-Forwarded-*`` headers, else the URL as seen). A missing or wrong signature
-gets 403 and changes nothing. ``TWILIO_SKIP_SIGNATURE_CHECK=true`` switches the check off
-for development only, and a warning is logged when the app starts.
+else the URL as the app sees it, which behind a trusted proxy is ProxyFix's result). A
+missing or wrong signature gets 403 and changes nothing. ``TWILIO_SKIP_SIGNATURE_CHECK=true``
+switches the check off for development only, and a warning is logged when the app starts.
 
 A redelivered MessageSid gets the same TwiML again and nothing is stored twice
 (``ConversationService.handle`` dedupes on it). The first reply travels in the TwiML
 response; further replies wait in the outbox for ``palaute outbox run``.
+
+Nothing stored, nothing acknowledged: when the database cannot take the message or the
+status, the answer is 503 (busy: ``Retry-After``) or 500 (e.g. not migrated), never a 200
+with an apology, so Twilio logs a failed webhook (error 11200) and calls the number's
+fallback URL when one is set. An unexpected bug also ends in a 500 (Flask's own).
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ import logging
 from flask import Blueprint, Response, request
 from flask.blueprints import BlueprintSetupState
 
-from bot.language import language_for_phone
 from channels.base import Ignored
 from channels.twilio.inbound import InvalidWebhook, parse_inbound
 from channels.twilio.signature import (
@@ -31,7 +35,7 @@ from channels.twilio.signature import (
 )
 from channels.twilio.status import parse_status
 from channels.twilio.twiml import render_twiml
-from palaute.web import now, services
+from palaute.web import now, services, unstored
 from service.delivery_status import record_status
 from service.errors import StorageError
 
@@ -41,13 +45,6 @@ bp = Blueprint("twilio", __name__, url_prefix="/webhooks/twilio")
 
 # Replies sent in the TwiML answer; the rest go through the outbox (ordered, rate limited).
 INLINE_REPLIES = 1
-
-# When something unexpected breaks, the citizen still gets a short, polite answer.
-SORRY = {
-    "fi": "Pahoittelut, viestisi käsittely epäonnistui. Yritä hetken päästä uudelleen.",
-    "sv": "Tyvärr kunde ditt meddelande inte behandlas. Försök igen om en stund.",
-    "en": "Sorry, we could not handle your message. Please try again in a moment.",
-}
 
 
 @bp.record_once
@@ -75,14 +72,12 @@ def _signed() -> bool:
     settings = services().settings
     if settings.twilio_skip_signature_check:
         return True
-    url = public_url(
+    url = public_url(  # scheme and host after ProxyFix (TRUST_FORWARDED_HEADERS)
         scheme=request.scheme,
         host=request.host,
         path=request.script_root + request.path,
         query_string=request.query_string.decode("latin-1"),
-        headers=request.headers,
         public_base_url=settings.public_base_url,
-        trust_forwarded_headers=settings.trust_forwarded_headers,
     )
     ok = verify_signature(
         settings.twilio_auth_token,
@@ -100,10 +95,12 @@ def _signed() -> bool:
     return ok
 
 
-def _unavailable(error: StorageError) -> Response:
-    log.warning("Twilio webhook: storage unavailable (%s); asking Twilio to retry", error)
-    response = _text("Temporarily unavailable, please retry.", 503)
-    response.headers["Retry-After"] = "1"
+def _unstored(what: str, error: StorageError) -> Response:
+    """Not 2xx when nothing was stored: Twilio must not take the message as delivered."""
+    status, headers = unstored(what, error)
+    body = "Temporarily unavailable, please retry." if status == 503 else "Not stored."
+    response = _text(body, status)
+    response.headers.update(headers)
     return response
 
 
@@ -119,19 +116,8 @@ def inbound_sms() -> Response:
     try:
         result = services().conversations.handle(inbound, now(), inline_limit=INLINE_REPLIES)
     except StorageError as error:
-        if error.retryable:
-            return _unavailable(error)
-        log.exception("Twilio inbound %s: storage failed", inbound.provider_id)
-        return _twiml(render_twiml([_sorry(inbound.address)]))
-    except Exception:  # a bug must not leave the citizen without any answer
-        log.exception("Twilio inbound %s could not be handled", inbound.provider_id)
-        return _twiml(render_twiml([_sorry(inbound.address)]))
+        return _unstored(f"Twilio inbound {inbound.provider_id}", error)
     return _twiml(render_twiml(result.replies))
-
-
-def _sorry(address: str) -> str:
-    language = language_for_phone(address) or "fi"
-    return SORRY.get(language, SORRY["en"])
 
 
 @bp.post("/status")
@@ -146,15 +132,13 @@ def status_callback() -> Response:
         log.info("Twilio status callback ignored: %s", update.reason)
         return _text(update.outcome.value, 200)
     message_id = _message_id(request.args.get("m"))
+    container = services()
     try:
-        container = services()
         outcome = record_status(
             container.db, container.conversations.contacts, update, message_id, now()
         )
     except StorageError as error:
-        if error.retryable:
-            return _unavailable(error)
-        raise
+        return _unstored(f"Twilio status {update.status} for {update.sid}", error)
     return _text(outcome.value, 200)
 
 

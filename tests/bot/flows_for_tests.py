@@ -149,6 +149,14 @@ class Catalogue:
                 return flow, flow.triggers.codes[code]
         return None
 
+    def typed_code(self, text: str) -> str | None:
+        wanted = text.strip().casefold()
+        for flow in self.flows.values():
+            for code in flow.triggers.codes:
+                if code.casefold() == wanted:
+                    return code
+        return None
+
     def all(self) -> tuple[Flow, ...]:
         return tuple(self.flows.values())
 

@@ -286,12 +286,40 @@ def test_follow_up_start_respects_opt_out_and_closes_an_older_run():
         run=person.run,
         run_flow=CATALOGUE.get("poll"),
         now=NOW,
-        language="sv",
+        visit_language="sv",
         service_point="kaarina-main-library",
     )
     assert turn.run.flow_id == "library" and turn.run.language == "sv"
     assert turn.closed[0].flow_id == "poll"
     assert turn.messages[-1].text == "Hur gick ditt besök? Svara 1–5."
+
+
+@pytest.mark.parametrize(
+    ("chosen", "visit", "started_in"),
+    [
+        ("sv", None, "sv"),  # chosen at start (simulator, chat --lang): wins
+        ("sv", "en", "sv"),
+        (None, "sv", "fi"),  # a visit's language is a prior: the remembered one wins
+        (None, None, "fi"),  # nothing chosen: the remembered language
+        ("de", None, "fi"),  # a choice the flow cannot honour is no choice
+    ],
+)
+def test_a_language_chosen_at_start_wins_over_the_remembered_one(chosen, visit, started_in):
+    person = Person()
+    person.send("PALAUTE")
+    person.send("4")  # answered in Finnish: remembered
+    assert person.contact.language == "fi"
+    turn = start_run(
+        CATALOGUE,
+        person.contact,
+        "library",
+        run=person.run,
+        run_flow=CATALOGUE.get("library"),
+        now=NOW,
+        language=chosen,
+        visit_language=visit,
+    )
+    assert turn.run.language == started_in
 
 
 @pytest.mark.parametrize(

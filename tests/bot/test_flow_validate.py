@@ -609,6 +609,15 @@ CASES = [
         "did you mean 'kaarina-main-library'?",
     ),
     Case(
+        "a start code in a language the flow does not have",
+        HEAD + "triggers:\n  codes:\n"
+        "    - {code: k1, language: sw}   # <-\n"
+        "steps:\n  - {id: q1, type: text, text: {fi: a, sv: a, en: a}}\n",
+        "triggers.codes[0].language",
+        "language 'sw' is not in `languages`",
+        "use one of: fi, sv, en",
+    ),
+    Case(
         "a start keyword that is a help word",
         HEAD + "triggers:\n  keywords:\n    fi: [APUA]   # <-\n"
         "steps:\n  - {id: q1, type: text, text: {fi: a, sv: a, en: a}}\n",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import language
 from bot.language import (
     REPORTABLE_LANGUAGES,
     Detection,
@@ -17,6 +18,7 @@ from bot.language import (
     RememberingDetector,
     clean_text,
     decide_language,
+    default_detector,
     detect,
     explicit_request,
     language_for_phone,
@@ -317,9 +319,20 @@ def test_detector_is_built_once_per_language_set() -> None:
     assert sorted(detector._built) == [("en", "fi"), ("en", "fi", "sv")]
 
 
-def test_warm_builds_flow_and_reporting_sets() -> None:
-    warm(FLOW)  # must not raise; second call is a cache hit
+def test_warm_builds_flow_and_reporting_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """warm() builds, on the process-wide detector, the flow's own language set and the
+    flow's plus the reportable languages (what decide_language asks for), nothing else;
+    a second call builds nothing new."""
+    monkeypatch.setattr(language, "_default", None)  # a fresh process-wide detector
+    warm(["SV", "fi", "en-GB"])  # codes as flows may write them
+    detector = default_detector()
+    flow_set = ("en", "fi", "sv")
+    reporting_set = tuple(sorted({*flow_set, *REPORTABLE_LANGUAGES}))
+    assert sorted(detector._built) == sorted([flow_set, reporting_set])
+    built = dict(detector._built)
     warm(FLOW)
+    assert detector._built == built
+    assert all(detector._built[key] is built[key] for key in built)  # the same detectors
 
 
 def _labelled_texts() -> list[str]:

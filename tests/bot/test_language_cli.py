@@ -1,4 +1,4 @@
-"""``palaute lang detect``: one reply per line in, ``code<TAB>confidence`` per line out."""
+"""``palaute lang detect``: one reply per line in, ``code<TAB>confidence<TAB>text`` out."""
 
 from __future__ import annotations
 
@@ -7,14 +7,31 @@ from click.testing import CliRunner
 from palaute.commands.lang import lang
 
 
-def test_detect_prints_code_and_confidence_per_line() -> None:
-    replies = "kiitos hyvä palvelu\n4\npå svenska tack\n\n👍\nthe nurse was very kind\n"
+def test_detect_prints_code_confidence_and_the_line_judged() -> None:
+    replies = "kiitos hyvä palvelu\n4\npå svenska tack\n\n👍\nthe nurse was\tvery kind\n"
     result = CliRunner().invoke(lang, ["detect"], input=replies)
     assert result.exit_code == 0, result.output
-    lines = [line.split("\t") for line in result.output.splitlines()]
-    assert [code for code, _ in lines] == ["fi", "-", "sv", "-", "-", "en"]
-    assert all(0.0 <= float(confidence) <= 1.0 for _, confidence in lines)
+    lines = [line.split("\t") for line in result.output.split("\n")[:-1]]
+    assert all(len(columns) == 3 for columns in lines), lines
+    assert [(code, text) for code, _, text in lines] == [
+        ("fi", "kiitos hyvä palvelu"),
+        ("-", "4"),
+        ("sv", "på svenska tack"),
+        ("-", ""),
+        ("-", "👍"),
+        ("en", "the nurse was very kind"),  # a tab in the text would add a column
+    ]
+    assert all(0.0 <= float(confidence) <= 1.0 for _, confidence, _ in lines)
     assert float(lines[0][1]) > 0.9
+
+
+def test_header_names_the_columns_and_help_explains_them() -> None:
+    result = CliRunner().invoke(lang, ["detect", "--header"], input="kiitos paljon\n")
+    assert result.output.splitlines()[0] == "code\tconfidence\ttext"
+    assert result.output.splitlines()[1].startswith("fi\t")
+    help_text = CliRunner().invoke(lang, ["detect", "--help"]).output
+    for explained in ("CODE", "CONFIDENCE", "TEXT", "or - when the detector", "TSV"):
+        assert explained in help_text, help_text
 
 
 def test_detect_restricted_to_given_languages() -> None:

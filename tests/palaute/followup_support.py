@@ -56,10 +56,14 @@ def catalogue(directory: Path) -> Catalogue:
     return Catalogue.load(write_flows(directory))
 
 
-def make_token(engine: Engine, organisation: str = "Kaarina", name: str = "his") -> str:
+def make_token(
+    engine: Engine, organisation: str = "Kaarina", name: str = "his", source: str | None = None
+) -> str:
     token = new_token()
     with transaction(engine) as session:
-        token_store.create_token(session, organisation, name, hash_token(token), datetime.now(UTC))
+        token_store.create_token(
+            session, organisation, name, hash_token(token), datetime.now(UTC), source=source
+        )
     return token
 
 

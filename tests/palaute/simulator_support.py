@@ -119,6 +119,7 @@ def make_app(db_url: str, flows_dir: Path, clock: Clock | None = None, **config:
             "DATABASE_URL": db_url,
             "FLOWS_DIR": write_flows(flows_dir),
             "CLOCK": clock or Clock(),
+            "SIMULATOR_ENABLED": True,
             **config,
         }
     )

@@ -83,6 +83,7 @@ def test_settings_come_from_the_environment_unless_the_test_config_overrides(
     flows = write_flows(tmp_path / "flows")
     monkeypatch.setenv("FLOWS_DIR", str(flows))
     monkeypatch.setenv("ORGANISATION_NAME", "Kaarinan kirjasto")
+    monkeypatch.setenv("SIMULATOR_ENABLED", "true")
     app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"})
     try:
         settings = app.extensions["palaute"].settings
@@ -168,6 +169,44 @@ def test_palaute_serve_answers_healthz_and_the_simulator(
     assert process.returncode in (0, -signal.SIGTERM), output
     expected = "Werkzeug" if "--dev" in mode else "gunicorn"
     assert expected in output
+
+
+@pytest.mark.parametrize("mode", [[], ["--dev"]])
+def test_serve_on_a_busy_port_says_which_port_and_how_to_pick_another(
+    mode: list[str], tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "palaute"), "serve", "--port", str(port), *mode],
+            env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "PORT=8080 make run" in result.stderr
+    assert "Address already in use" not in result.stdout + result.stderr  # not gunicorn's
+    assert time.monotonic() - started < 20  # no retries
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [(None, {"SIMULATOR_ENABLED": True}), ("false", {}), ("true", {}), ("0", {})],
+)
+def test_serve_turns_the_simulator_on_unless_the_environment_says(
+    environment: str | None, expected: dict[str, bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from palaute.commands.serve import simulator_default
+
+    monkeypatch.delenv("SIMULATOR_ENABLED", raising=False)
+    if environment is not None:
+        monkeypatch.setenv("SIMULATOR_ENABLED", environment)
+    assert simulator_default() == expected
 
 
 def test_the_front_page_leads_to_the_simulator(tmp_path: Path) -> None:

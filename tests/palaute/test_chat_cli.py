@@ -61,6 +61,24 @@ def test_each_chat_is_a_new_contact_unless_an_address_is_given(
     assert [row[2:4] for row in stored_answers(db_url)] == [("overall", 5), ("overall", 4)]
 
 
+def test_lang_wins_over_the_language_the_contact_used_before(
+    env: dict[str, str], db_url: str
+) -> None:
+    runner = CliRunner()
+    finnish = runner.invoke(main, ["chat", "sim-test", "--address", "t-1", "--lang", "fi"], "4\n")
+    assert finnish.output.splitlines()[-1] == "Mistä pidit?"
+    swedish = runner.invoke(main, ["chat", "sim-test", "--address", "t-1", "--lang", "sv"], "5\n")
+    assert swedish.output.splitlines() == [
+        "Hej! Tre korta frågor.",
+        "Hur gick ditt besök? Svara 1–5. [1 | 2 | 3 | 4 | 5]",
+        "Vad tyckte du om?",
+    ]
+    # Without --lang the contact's remembered language (now Swedish) applies.
+    again = runner.invoke(main, ["chat", "sim-test", "--address", "t-1"], "")
+    assert again.output.splitlines()[0] == "Hej! Tre korta frågor."
+    assert [row[6] for row in stored_answers(db_url)] == ["fi", "sv"]
+
+
 @pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)  # validation only
 def test_an_unknown_flow_or_language_is_refused_with_the_choices(env: dict[str, str]) -> None:
     unknown = CliRunner().invoke(main, ["chat", "library"], input="")

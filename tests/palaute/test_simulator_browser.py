@@ -79,7 +79,17 @@ def bubbles(page: Page, who: str) -> list[str]:
 
 
 def test_a_citizen_completes_a_survey_in_finnish(page: Page, base_url: str, db_url: str) -> None:
-    page.goto(f"{base_url}/simulator?ui=fi")
+    # The page runs under its Content-Security-Policy: nothing of it may be blocked.
+    blocked: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            blocked.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    loaded = page.goto(f"{base_url}/simulator?ui=fi")
+    assert loaded is not None
+    assert "frame-ancestors 'none'" in loaded.headers["content-security-policy"]
     expect(page.get_by_role("heading", level=1)).to_have_text("Keskustelusimulaattori")
 
     page.get_by_label("Kysely", exact=True).select_option(label="Kirjaston testikysely")
@@ -152,6 +162,7 @@ def test_a_citizen_completes_a_survey_in_finnish(page: Page, base_url: str, db_u
     expect(page.get_by_text("Ei vielä vastauksia.")).to_be_visible()
     answers.get_by_role("button", name="5", exact=True).click()
     expect(page.locator("#answers tbody tr")).to_have_count(1)
+    assert blocked == []
 
     # Start over: a fresh run of the same flow, nothing answered yet.
     page.get_by_role("button", name="Aloita alusta").click()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import itertools
+import logging
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -173,20 +175,24 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def app(db_url: str, clock: Clock, fake: FakeBotAPI) -> Iterator[Flask]:
-    application = create_app(
+def make_app(db_url: str, clock: Clock, fake: FakeBotAPI, flows: Path = REPO_FLOWS) -> Flask:
+    return create_app(
         {
             "TESTING": True,
             "CLOCK": clock,
             "DATABASE_URL": db_url,
-            "FLOWS_DIR": REPO_FLOWS,
+            "FLOWS_DIR": flows,
             "TELEGRAM_BOT_TOKEN": fake.token,
             "TELEGRAM_BOT_USERNAME": fake.username,
             "TELEGRAM_WEBHOOK_SECRET": SECRET,
             "TELEGRAM_API_BASE_URL": fake.base_url,
         }
     )
+
+
+@pytest.fixture
+def app(db_url: str, clock: Clock, fake: FakeBotAPI) -> Iterator[Flask]:
+    application = make_app(db_url, clock, fake)
     yield application
     services_of(application).close()
 
@@ -328,6 +334,64 @@ def test_swedish_language_code_starts_in_swedish(chat: Chat) -> None:
     chat.language_code = "sv"
     body = chat.send("/start kirjasto_kaarina")
     assert body is not None and body["text"].startswith("Hej! S:t Karins bibliotek")
+
+
+def test_a_deep_link_that_names_a_language_wins_over_the_remembered_one(
+    db_url: str, clock: Clock, fake: FakeBotAPI, sender: TelegramSender, tmp_path: Path
+) -> None:
+    # A Swedish poster at the main library: the same desk, a code that names Swedish.
+    flows = tmp_path / "flows"
+    shutil.copytree(REPO_FLOWS, flows)
+    library = flows / "library-visit.yaml"
+    finnish_code = "    - code: kirjasto_piikkio\n"
+    text = library.read_text(encoding="utf-8")
+    assert finnish_code in text
+    swedish_code = (
+        "    - {code: bibliotek_kaarina, service_point: kaarina-main-library, language: sv}\n"
+    )
+    library.write_text(text.replace(finnish_code, swedish_code + finnish_code), encoding="utf-8")
+    application = make_app(db_url, clock, fake, flows)
+    try:
+        services = services_of(application)
+        worker = TelegramOutbox(services.db, sender, services.conversations.contacts, clock=clock)
+        chat = Chat(application, fake, worker)  # Telegram says the user's app is in Finnish
+        chat.send("/start kirjasto_kaarina")
+        chat.send("4")  # answered in Finnish: the contact remembers Finnish
+        body = chat.send("/start bibliotek_kaarina")
+        assert body is not None and body["text"].startswith("Hej! S:t Karins bibliotek")
+        run = transcript(application, chat.chat_id).run
+        assert (run.language, run.service_point) == ("sv", "kaarina-main-library")
+        chat.send("5")
+        # A code that names no language: the remembered one (now Swedish), not the app's.
+        body = chat.send("/start kirjasto_kaarina")
+        assert body is not None and body["text"].startswith("Hej! S:t Karins bibliotek")
+    finally:
+        services_of(application).close()
+
+
+def test_an_unmigrated_database_stores_nothing_so_acknowledges_nothing(
+    empty_db_url: str,
+    clock: Clock,
+    fake: FakeBotAPI,
+    sender: TelegramSender,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Like SMS: 500 with the reason logged once, so Telegram sends the update again."""
+    application = make_app(empty_db_url, clock, fake)
+    try:
+        services = services_of(application)
+        worker = TelegramOutbox(services.db, sender, services.conversations.contacts, clock=clock)
+        chat = Chat(application, fake, worker)
+        update = chat.message("/start kirjasto_kaarina")
+        with caplog.at_level(logging.WARNING, logger="palaute.web"):
+            response = chat.post(update)
+        assert response.status_code == 500
+        assert response.get_json() == {"error": "not stored; try again later"}
+        [logged] = [r.getMessage() for r in caplog.records if r.name == "palaute.web"]
+        assert logged.startswith(f"Telegram update {update['update_id']}: nothing stored")
+        assert "run `palaute db upgrade`" in logged
+    finally:
+        services_of(application).close()
 
 
 @sqlite_only

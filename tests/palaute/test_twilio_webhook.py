@@ -420,21 +420,45 @@ def test_two_messages_from_one_number_at_once_are_handled_in_order(
         assert table_count(app, "flow_runs") == len(phones)
 
 
-def test_storage_outage_answers_503_and_a_missing_schema_an_apology(
-    clock: Clock, fake: FakeTwilioAPI, tmp_path: Any
+def test_storage_outage_answers_503_so_twilio_tries_again(
+    clock: Clock, fake: FakeTwilioAPI, caplog: pytest.LogCaptureFixture
 ) -> None:
     unreachable = make_app("postgresql+psycopg://postgres@127.0.0.1:9/nowhere", clock, fake)
-    response = Phone(unreachable, "+358401000011").post(inbound_form("+358401000011", "HYMIÖ"))
-    assert response.status_code == 503
-    assert response.headers["Retry-After"] == "1"
-    services_of(unreachable).close()
+    try:
+        with caplog.at_level(logging.WARNING, logger="palaute.web"):
+            form = inbound_form("+358401000011", "HYMIÖ")
+            response = Phone(unreachable, "+358401000011").post(form)
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "1"
+        [logged] = [r.getMessage() for r in caplog.records if r.name == "palaute.web"]
+        assert f"Twilio inbound {form['MessageSid']}: nothing stored" in logged
+    finally:
+        services_of(unreachable).close()
 
-    empty = make_app(f"sqlite:///{tmp_path / 'empty.sqlite3'}", clock, fake)
-    response = Phone(empty, "+358401000011").post(inbound_form("+358401000011", "HYMIÖ"))
-    assert response.status_code == 200
-    (sorry,) = twiml_texts(response.get_data(as_text=True))
-    assert "Yritä hetken päästä uudelleen" in sorry  # +358: Finnish
-    services_of(empty).close()
+
+def test_an_unmigrated_database_stores_nothing_so_acknowledges_nothing(
+    empty_db_url: str, clock: Clock, fake: FakeTwilioAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A signed KIRJASTO against a database without tables: 500 (Twilio logs a failed
+    webhook and calls the fallback URL), never a 200 that says it was handled."""
+    empty = make_app(empty_db_url, clock, fake)
+    try:
+        with caplog.at_level(logging.WARNING, logger="palaute.web"):
+            form = inbound_form("+358401000011", "KIRJASTO")
+            response = Phone(empty, "+358401000011").post(form)
+            status = Phone(empty, "+358401000011").post(
+                load_fixture("status_delivered.json"), path="/webhooks/twilio/status"
+            )
+        assert response.status_code == 500
+        assert "<Message>" not in response.get_data(as_text=True)
+        assert status.status_code == 500
+        logged = [r.getMessage() for r in caplog.records if r.name == "palaute.web"]
+        assert len(logged) == 2  # once per request, with the reason
+        assert f"Twilio inbound {form['MessageSid']}: nothing stored" in logged[0]
+        assert logged[1].startswith("Twilio status delivered for SM")
+        assert all("run `palaute db upgrade`" in line for line in logged)
+    finally:
+        services_of(empty).close()
 
 
 WELCOME_FLOW = """\

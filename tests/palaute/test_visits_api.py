@@ -87,7 +87,7 @@ def test_same_visit_twice_schedules_once(client: FlaskClient, db: Engine) -> Non
 
 
 def test_batch_with_bad_rows_keeps_the_good_ones(client: FlaskClient, db: Engine) -> None:
-    token = make_token(db)
+    token = make_token(db, source="apotti")
     batch = [
         VISIT,
         {"external_id": "A-1002", "visit_at": "yesterday", "phone": "0401234568"},
@@ -214,6 +214,30 @@ def test_too_large_batch_is_413(client: FlaskClient, db: Engine) -> None:
     assert followup_rows(db) == []
 
 
+def test_a_token_posts_only_under_its_own_source(client: FlaskClient, db: Engine) -> None:
+    his = make_token(db, name="his", source="apotti")
+    booking = make_token(db, name="booking")  # source: its name
+    # No source in the body: the token's. Its own source named: accepted.
+    assert post(client, his, VISIT).status_code == 200
+    same = post(client, his, {"visits": [dict(VISIT, external_id="A-2")], "source": "apotti"})
+    assert same.status_code == 200, same.json
+    assert post(client, his, dict(VISIT, external_id="A-3", source="apotti")).status_code == 200
+    # Another system's source, in the body or in one row: refused whole, nothing stored.
+    forged = post(client, booking, {"visits": [dict(VISIT, external_id="B-1")], "source": "apotti"})
+    assert forged.status_code == 403
+    assert forged.json["error"].startswith("the body names source 'apotti', but this token")
+    assert "posts visits for source 'booking' only" in forged.json["error"]
+    rows = [dict(VISIT, external_id="B-2"), dict(VISIT, external_id="A-4", source=" apotti ")]
+    one_row = post(client, booking, rows)
+    assert one_row.status_code == 403
+    assert one_row.json["error"].startswith("visit 1 names source 'apotti'")
+    stored = {(r["external_id"], r["source"]) for r in followup_rows(db)}
+    assert stored == {("A-1001", "apotti"), ("A-2", "apotti"), ("A-3", "apotti")}
+    # The booking system could not block the patient system's next visit as a duplicate.
+    nxt = post(client, his, dict(VISIT, external_id="A-4"))
+    assert nxt.json["results"][0]["status"] == "scheduled"
+
+
 def test_token_from_the_command_line_works_once_shown(
     client: FlaskClient, db: Engine, db_url: str
 ) -> None:
@@ -231,7 +255,142 @@ def test_token_from_the_command_line_works_once_shown(
     again = CliRunner(env=env).invoke(main, ["api-token", "create", "apotti"])
     assert again.exit_code == 1 and "already exists" in again.output
     listed = CliRunner(env=env).invoke(main, ["api-token", "list"])
-    assert "Kaarina\tapotti" in listed.stdout and token not in listed.stdout
+    assert "Kaarina\tapotti\tapotti\t" in listed.stdout and token not in listed.stdout
     revoked = CliRunner(env=env).invoke(main, ["api-token", "revoke", "apotti"])
     assert revoked.exit_code == 0
     assert post(client, token, VISIT).status_code == 401
+
+
+REPO_FLOWS = Path(__file__).resolve().parents[2] / "flows"
+
+
+@pytest.fixture
+def shipped_client(db_url: str) -> Iterator[FlaskClient]:
+    """The shipped flows: only health-centre-fft has `followup:`; library-visit has none."""
+    made = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": db_url,
+            "FLOWS_DIR": REPO_FLOWS,
+            "ADDRESS_KEY_SECRET": SECRET,
+            "CLOCK": lambda: NOW,
+        }
+    )
+    yield made.test_client()
+    made.extensions["palaute"].close()
+
+
+def test_point_of_a_flow_without_followup_is_a_row_error(
+    shipped_client: FlaskClient, db: Engine
+) -> None:
+    token = make_token(db)
+    batch = [
+        dict(VISIT, external_id="L-1", service_point="kaarina-main-library"),
+        dict(VISIT, external_id="H-1", service_point="kaarina-health-centre"),
+        dict(VISIT, external_id="L-2", service_point="piikkio-library", flow="health-centre-fft"),
+    ]
+    response = post(shipped_client, token, batch)
+    assert response.status_code == 207, response.json
+    library, health, named = response.json["results"]
+    assert library["status"] == "error"
+    [error] = library["errors"]
+    assert error["field"] == "service_point"
+    message = error["message"]
+    assert "'kaarina-main-library'" in message and "library-visit" in message
+    assert "add `followup:` to library-visit" in message and "`flow`" in message
+    assert (health["status"], named["status"]) == ("scheduled", "scheduled")
+    # Nobody is sent the health-centre survey for a library visit by accident.
+    assert [r["external_id"] for r in followup_rows(db)] == ["H-1", "L-2"]
+
+
+def test_a_token_made_with_source_stores_its_visits_under_it(
+    client: FlaskClient, db: Engine, db_url: str
+) -> None:
+    from click.testing import CliRunner
+
+    from palaute.cli import main
+
+    env = {"DATABASE_URL": db_url, "ORGANISATION_NAME": "Kaarina"}
+    created = CliRunner(env=env).invoke(
+        main, ["api-token", "create", "apotti-prod", "--source", "apotti"]
+    )
+    assert created.exit_code == 0, created.output
+    assert "stored under source 'apotti'" in created.stderr
+    token = created.stdout.strip()
+    assert post(client, token, VISIT).status_code == 200
+    assert [r["source"] for r in followup_rows(db)] == ["apotti"]
+    refused = post(client, token, dict(VISIT, external_id="X-1", source="apotti-prod"))
+    assert refused.status_code == 403
+    listed = CliRunner(env=env).invoke(main, ["api-token", "list"])
+    assert "Kaarina\tapotti-prod\tapotti\t" in listed.stdout
+    blank = CliRunner(env=env).invoke(main, ["api-token", "create", "x", "--source", " "])
+    assert blank.exit_code == 2 and "give a source name" in blank.output
+
+
+HOSTILE_ROWS = [
+    ("a folder, not a zone", {"timezone": "Europe"}, "timezone", "unknown time zone 'Europe'"),
+    ("an overlong zone", {"timezone": "x" * 5000}, "timezone", "unknown time zone"),
+    ("a zone outside the database", {"timezone": "../../etc/passwd"}, "timezone", "unknown"),
+    (
+        "a follow-up after the year 9999",
+        {"visit_at": "9999-12-31T23:59:59+14:00"},
+        "visit_at",
+        "too far in the future",
+    ),
+    (
+        "an instant before the year 1",
+        {"visit_at": "0001-01-01T00:00:00+14:00"},
+        "visit_at",
+        "out of range",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "message"),
+    [row[1:] for row in HOSTILE_ROWS],
+    ids=[row[0] for row in HOSTILE_ROWS],
+)
+def test_hostile_row_is_a_row_error_and_the_rest_is_kept(
+    client: FlaskClient, db: Engine, extra: dict[str, str], field: str, message: str
+) -> None:
+    token = make_token(db)
+    response = post(client, token, [{**VISIT, **extra}, {**VISIT, "external_id": "A-1002"}])
+    assert response.status_code == 207, response.get_data(as_text=True)
+    bad, good = response.json["results"]
+    assert bad["status"] == "error"
+    [error] = bad["errors"]
+    assert error["field"] == field and message in error["message"]
+    assert good["status"] == "scheduled"
+    assert [row["external_id"] for row in followup_rows(db)] == ["A-1002"]
+
+
+def test_hostile_rows_alone_get_422(client: FlaskClient, db: Engine) -> None:
+    token = make_token(db)
+    rows = [
+        {**VISIT, "external_id": f"X-{i}", **extra}
+        for i, (_, extra, _, _) in enumerate(HOSTILE_ROWS)
+    ]
+    response = post(client, token, rows)
+    assert response.status_code == 422
+    assert response.json["summary"] == {"error": len(HOSTILE_ROWS)}
+
+
+def test_control_characters_are_cleaned_and_the_batch_is_stored(
+    client: FlaskClient, db: Engine
+) -> None:
+    token = make_token(db)
+    dirty = {
+        **VISIT,
+        "external_id": "A-\x00 1003",
+        "service_point": "kallio\x1b",
+        "source": "h\x00is",
+    }
+    response = post(client, token, {"visits": [dirty, {**VISIT, "external_id": "A-1004"}]})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert [r["status"] for r in response.json["results"]] == ["scheduled", "scheduled"]
+    stored = followup_rows(db)
+    assert [(row["external_id"], row["source"]) for row in stored] == [
+        ("A- 1003", "his"),
+        ("A-1004", "his"),
+    ]

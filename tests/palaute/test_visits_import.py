@@ -133,6 +133,20 @@ def test_plain_utf8_with_scandinavian_letters(
     assert row["due_at"] == datetime(2026, 6, 2, 8, 5, tzinfo=UTC)  # 11:05 local
 
 
+def test_control_characters_in_a_row_are_cleaned_and_the_file_is_stored(
+    env: dict[str, str], db: Engine, tmp_path: Path
+) -> None:
+    text = (
+        "Varausnumero;Käyntiaika;Puhelin;Yksikkö\n"
+        "V-\x001;2.6.2026 klo 9.05;0401112233;Kirjasto\x07\n"
+        "V-2;2.6.2026 klo 9.35;0401112234;Kirjasto\n"
+    )
+    result = run(env, str(write(tmp_path, "varaukset.csv", text, "utf-8")))
+    assert result.exit_code == 0, result.output
+    assert "2 scheduled" in result.stdout
+    assert [row["external_id"] for row in followup_rows(db)] == ["V-1", "V-2"]
+
+
 def test_dry_run_stores_nothing(env: dict[str, str], db: Engine, tmp_path: Path) -> None:
     path = write(tmp_path, "kaynnit.csv", PATIENT_EXPORT, "cp1252")
     result = run(env, str(path), "--column", "phone=Asiakkaan matkapuhelin", "--dry-run")
@@ -206,3 +220,30 @@ def test_report_shows_what_became_of_the_visits(
     assert "skipped    1 (20%)  no_channel" in lines
     assert "skipped    1 (20%)  unreachable" in lines
     assert "waiting    3 (60%)" in lines
+
+
+REPO_FLOWS = Path(__file__).resolve().parents[2] / "flows"
+MIXED_POINTS = (
+    "external_id;visit_at;phone;service_point\n"
+    "L-1;2.6.2026 10.00;0401112233;kaarina-main-library\n"
+    "H-1;2.6.2026 10.00;0401112234;kaarina-health-centre\n"
+)
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["import", "dry-run"])
+def test_point_of_a_flow_without_followup_is_rejected(
+    env: dict[str, str], db: Engine, tmp_path: Path, dry_run: bool
+) -> None:
+    # Only health-centre-fft has `followup:`; kaarina-main-library belongs to library-visit.
+    env = dict(env, FLOWS_DIR=str(REPO_FLOWS))
+    path = write(tmp_path, "mixed.csv", MIXED_POINTS, "utf-8")
+    result = run(env, str(path), *(["--dry-run"] if dry_run else []))
+    assert result.exit_code == 1, result.output
+    assert "1 scheduled, 0 skipped, 0 already imported, 1 rejected." in result.stdout
+    assert (
+        "line 2: service_point: 'kaarina-main-library' belongs to flow library-visit, which has "
+        "no `followup:` section: add `followup:` to library-visit or name the follow-up flow "
+        "in `flow`" in result.stdout
+    )
+    expected = [] if dry_run else ["H-1"]
+    assert [r["external_id"] for r in followup_rows(db)] == expected
