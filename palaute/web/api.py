@@ -31,6 +31,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from bot.clean import clean_text
 from palaute.web import now, openapi, services
 from palaute.web.json_body import read_json
 from service.api_tokens import authenticate
@@ -139,7 +140,8 @@ def _other_source(named: Any, own: str) -> bool:
     """Whether a ``source`` value in the body names another source than the token's."""
     if named is None or isinstance(named, dict | list):
         return named not in (None, {}, [])
-    return str(named).strip() not in ("", own)
+    # Compared as it would be stored: control characters cleaned (bot.clean).
+    return clean_text(str(named)).strip() not in ("", own)
 
 
 def _unavailable(error: StorageError) -> Any:

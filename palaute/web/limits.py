@@ -38,6 +38,12 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter:
     return limiter
 
 
+def limiter_of(app: Flask) -> Limiter:
+    """The app's limiter (made by ``init_limiter``)."""
+    limiter: Limiter = app.extensions[EXTENSION_KEY]
+    return limiter
+
+
 def limit_view(
     app: Flask,
     endpoint: str,
@@ -52,7 +58,7 @@ def limit_view(
     ``scope`` names a counter shared by every request with the same key (give each
     limit of one endpoint its own scope so that they count apart).
     """
-    limiter: Limiter = app.extensions[EXTENSION_KEY]
+    limiter = limiter_of(app)
     # Flask-Limiter checks a view's own limits when its wrapper runs: the registered view
     # is replaced by the wrapped one (same name; stacked limits are checked together).
     app.view_functions[endpoint] = limiter.limit(

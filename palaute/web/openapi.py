@@ -213,7 +213,16 @@ def document() -> dict[str, Any]:
                                 "WWW-Authenticate": {"schema": {"type": "string"}},
                             },
                         },
-                        "413": _json("Problem", f"More than {MAX_BATCH} visits: split them."),
+                        "403": _json(
+                            "Problem",
+                            "The body or a row names another `source` than the token's; "
+                            "nothing was stored.",
+                        ),
+                        "413": _json(
+                            "Problem",
+                            f"More than {MAX_BATCH} visits, or a body larger than "
+                            "MAX_CONTENT_LENGTH_API: split them.",
+                        ),
                         "500": _json("Problem", "Storage error; nothing was stored."),
                         "503": {
                             **_json(

@@ -25,7 +25,6 @@ from tests.palaute.simulator_support import close_app, make_app, stored_answers
 
 REPO_FLOWS = Path(__file__).resolve().parents[2] / "flows"
 TELEGRAM_SECRET = "hostile-tests-secret"
-SESSION = "hostile-session-1"
 
 
 @pytest.fixture
@@ -142,11 +141,13 @@ def test_each_limit_is_a_setting(db_url: str, tmp_path: Path) -> None:
     app = make_app(db_url, tmp_path / "flows", MAX_CONTENT_LENGTH=100)
     try:
         client = app.test_client()
-        small = client.post("/simulator/api/message", json={"session": SESSION, "text": "x"})
-        large = client.post("/simulator/api/message", json={"session": SESSION, "text": "x" * 100})
+        started = client.post("/simulator/api/start", json={"flow": "sim-test"})
+        small = client.post("/simulator/api/message", json={"text": "x"})
+        large = client.post("/simulator/api/message", json={"text": "x" * 100})
     finally:
         close_app(app)
-    assert small.status_code == 200
+    assert started.status_code == 200, started.json
+    assert small.status_code == 200, small.json
     assert large.status_code == 413
     assert "MAX_CONTENT_LENGTH" in large.json["error"]
 
@@ -195,14 +196,10 @@ def test_a_body_that_must_be_an_object_is_one(
 
 
 def test_simulator_text_with_nul_is_stored_without_it(client: FlaskClient, db_url: str) -> None:
-    started = client.post(
-        "/simulator/api/start", json={"session": SESSION, "flow": "sim-test", "language": "en"}
-    )
+    started = client.post("/simulator/api/start", json={"flow": "sim-test", "language": "en"})
     assert started.status_code == 200
-    assert client.post("/simulator/api/message", json={"session": SESSION, "text": "4"}).json
-    answered = client.post(
-        "/simulator/api/message", json={"session": SESSION, "text": "Kind\x00 staff\x07"}
-    )
+    assert client.post("/simulator/api/message", json={"text": "4"}).json
+    answered = client.post("/simulator/api/message", json={"text": "Kind\x00 staff\x07"})
     assert answered.status_code == 200, answered.get_data(as_text=True)
     liked = [row for row in stored_answers(db_url) if row[2] == "liked"]
     assert [row[5] for row in liked] == ["Kind staff"]

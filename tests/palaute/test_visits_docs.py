@@ -89,6 +89,7 @@ def requests_to_send() -> list[tuple[str, Any, bool]]:
         ("empty list", [], True),
         ("too many", [{"external_id": str(n)} for n in range(1001)], True),
         ("no token", doc_requests[0], False),
+        ("another system's source", {**doc_requests[0], "source": "other-system"}, True),
     ]
 
 
@@ -123,6 +124,7 @@ def test_every_response_matches_the_documented_schema(app: Flask, db: Engine, db
         "empty list": 400,
         "too many": 413,
         "no token": 401,
+        "another system's source": 403,
     }
 
 
