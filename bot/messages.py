@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+# Channels where staff try flows out (the simulator page and `palaute chat`): what is
+# stored from them is test data, left out of results unless asked for.
+TEST_CHANNELS = frozenset({"simulator"})
+
 
 class InboundKind(StrEnum):
     TEXT = "text"  # a typed reply (may be empty)

@@ -11,6 +11,7 @@ from palaute.commands.flows import flows
 from palaute.commands.lang import lang
 from palaute.commands.outbox import outbox
 from palaute.commands.qr import qr
+from palaute.commands.results import results
 from palaute.commands.serve import serve
 from palaute.commands.telegram import telegram
 from palaute.commands.users import users
@@ -35,3 +36,4 @@ main.add_command(api_token)
 main.add_command(clock)
 main.add_command(outbox)
 main.add_command(users)
+main.add_command(results)

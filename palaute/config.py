@@ -49,7 +49,8 @@ class Settings(BaseSettings):
         default="", description="Phone or web address shown in HELP replies."
     )
     organisation_timezone: str = Field(
-        default="Europe/Helsinki", description="Fallback time zone for follow-ups."
+        default="Europe/Helsinki",
+        description="Fallback time zone for follow-ups; the days, weeks and months of results.",
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
     palaute_env: Literal["development", "production"] = Field(

@@ -379,7 +379,7 @@ class ConversationService:
                 active_done = True
             else:  # started and closed within this turn: keep it for the record
                 self._remember_version(session, closed, now)
-                closed_ids.append(run_store.insert_run(session, contact_id, closed, now))
+                closed_ids.append(run_store.insert_run(session, stored_contact, closed, now))
         run_id: int | None = None
         if turn.run is not None:
             if active is not None and not active_done and _same_run(turn.run, active.state):
@@ -392,7 +392,7 @@ class ConversationService:
                         session, active.id, flow_engine.abandon(active.state, now), now
                     )
                 self._remember_version(session, turn.run, now)
-                run_id = run_store.insert_run(session, contact_id, turn.run, now)
+                run_id = run_store.insert_run(session, stored_contact, turn.run, now)
         touched = run_id if run_id is not None else (closed_ids[0] if closed_ids else None)
 
         if turn.answers:
@@ -402,7 +402,7 @@ class ConversationService:
             run_store.insert_answers(
                 session,
                 run_id=touched,
-                contact_id=contact_id,
+                contact=stored_contact,
                 state=answer_run,
                 answers=turn.answers,
             )
@@ -590,7 +590,7 @@ class ConversationService:
                 versions.add((run.flow_id, run.flow_version))
                 self._remember_version(session, run, now)
         run_ids = run_store.insert_runs(
-            session, [(request.contact.id, run) for _, request, _, run in plain], now
+            session, [(request.contact, run) for _, request, _, run in plain], now
         )
         batches: list[message_log.OutgoingBatch] = []
         for (index, request, turn, _), run_id in zip(plain, run_ids, strict=True):

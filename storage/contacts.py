@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from bot.messages import TEST_CHANNELS
 from storage.shapes import StoredContact
 from storage.sql import Prepared, connection_of, execute, one_of
 from storage.tables import ContactRow, OptEventRow
@@ -37,6 +38,7 @@ _PUBLIC_COLUMNS = (
     _contacts.c.unreachable_reason,
     _contacts.c.unreachable_at,
     _contacts.c.created_at,
+    _contacts.c.is_test,
 )
 
 
@@ -51,7 +53,15 @@ _UPDATE_BY_ID = sa.update(_contacts).where(_contacts.c.id == sa.bindparam("b_id"
 _FAST_BY_KEY = Prepared(_BY_KEY)
 _FAST_BY_KEY_LOCKED = Prepared(_BY_KEY_LOCKED)
 _FAST_UPDATE_LANGUAGE = Prepared(_UPDATE_BY_ID, ("language", "updated_at"))
-_NEW_COLUMNS = ("channel", "address", "address_key", "opted_out", "created_at", "updated_at")
+_NEW_COLUMNS = (
+    "channel",
+    "address",
+    "address_key",
+    "opted_out",
+    "is_test",
+    "created_at",
+    "updated_at",
+)
 # A new contact in one statement: nothing comes back when a racing transaction made it first.
 _FAST_CREATE = {
     name: Prepared(
@@ -217,12 +227,14 @@ class ContactStore:
 
 
 def _new_row(channel: str, address: str, key: str, now: datetime) -> dict[str, Any]:
-    """A new contact's row (``_NEW_COLUMNS``): the address normalised, opted in."""
+    """A new contact's row (``_NEW_COLUMNS``): the address normalised, opted in, test
+    data when it is on a channel where staff try flows out."""
     return {
         "channel": channel,
         "address": _stored_address(normalise_address(address)),
         "address_key": key,
         "opted_out": False,
+        "is_test": channel in TEST_CHANNELS,
         "created_at": now,
         "updated_at": now,
     }
@@ -248,6 +260,7 @@ def _shape(row: Any) -> StoredContact:
         unreachable_reason=row.unreachable_reason,
         unreachable_at=row.unreachable_at,
         created_at=row.created_at,
+        is_test=bool(row.is_test),
     )
 
 

@@ -106,6 +106,8 @@ def _sqlite_engine(url: str, *, echo: bool, background_checkpoints: bool, **kwar
                 cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # SQLite's lower() knows only ASCII: report searches fold "Ä" like PostgreSQL.
+            dbapi_connection.create_function("palaute_casefold", 1, _casefold, deterministic=True)
             if checkpointer is not None:
                 cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
                 checkpointer.start()
@@ -123,6 +125,10 @@ def _sqlite_engine(url: str, *, echo: bool, background_checkpoints: bool, **kwar
             raise sa_exc.DBAPIError.instance(statement, (), error, sqlite3.Error) from error
 
     return engine
+
+
+def _casefold(text: str | None) -> str | None:
+    return text.casefold() if isinstance(text, str) else text
 
 
 class _Checkpointer:

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from bot.run import RecordedAnswer, RunState, RunStatus
-from storage.shapes import Direction
+from storage.shapes import Direction, StoredContact
 from storage.sql import Prepared, connection_of, one_of
 from storage.tables import AnswerRow, FlowRunRow, FlowVersionRow, MessageRow
 
@@ -80,7 +80,9 @@ def _active_and_seen(dialect: str) -> Prepared:
 
 _ACTIVE_AND_SEEN = {name: _active_and_seen(name) for name in ("postgresql", "sqlite")}
 _FAST_ACTIVE_LOCKED = Prepared(_ACTIVE_LOCKED)
-_FAST_INSERT_RUN = Prepared(_INSERT_RUN, (*_RUN_COLUMNS, "contact_id", "started_at"))
+# Who the run belongs to, fixed at insert: the contact, its channel and test flag.
+_OWNER_COLUMNS = ("contact_id", "channel", "is_test")
+_FAST_INSERT_RUN = Prepared(_INSERT_RUN, (*_RUN_COLUMNS, *_OWNER_COLUMNS, "started_at"))
 # A run keeps its flow version for life (it is pinned to it): an update leaves those two
 # columns, and the index on them, alone.
 _FAST_UPDATE_RUN = Prepared(_UPDATE_RUN, _RUN_COLUMNS[2:])
@@ -108,6 +110,8 @@ _ANSWER_COLUMNS = (
     "raw_text",
     "language",
     "service_point",
+    "channel",
+    "is_test",
     "answered_at",
     "skipped",
     "truncated",
@@ -233,10 +237,15 @@ def last_started_at(session: Session, contact_id: int, flow_id: str) -> datetime
     return value if isinstance(value, datetime) else None
 
 
-def insert_run(session: Session, contact_id: int, state: RunState, now: datetime) -> int:
+def insert_run(session: Session, contact: StoredContact, state: RunState, now: datetime) -> int:
+    """A new run of ``contact`` (its channel and test flag are copied for reports)."""
     values = _run_values(state, now)
-    values.update(contact_id=contact_id, started_at=state.started_at)
+    values.update(_owner(contact), started_at=state.started_at)
     return int(_FAST_INSERT_RUN.run(session, values).scalar())
+
+
+def _owner(contact: StoredContact) -> dict[str, object]:
+    return {"contact_id": contact.id, "channel": contact.channel, "is_test": contact.is_test}
 
 
 def update_run(session: Session, run_id: int, state: RunState, now: datetime) -> None:
@@ -281,7 +290,7 @@ def insert_answers(
     session: Session,
     *,
     run_id: int,
-    contact_id: int,
+    contact: StoredContact,
     state: RunState,
     answers: Sequence[RecordedAnswer],
 ) -> None:
@@ -292,7 +301,9 @@ def insert_answers(
         value_text = answer.value if isinstance(answer.value, str) else None
         values = {
             "run_id": run_id,
-            "contact_id": contact_id,
+            "contact_id": contact.id,
+            "channel": contact.channel,
+            "is_test": contact.is_test,
             "flow_id": state.flow_id,
             "flow_version": state.flow_version,
             "step_id": answer.step_id,
@@ -379,14 +390,16 @@ def active_runs(
     }
 
 
-def insert_runs(session: Session, runs: Sequence[tuple[int, RunState]], now: datetime) -> list[int]:
-    """``insert_run`` for many ``(contact id, state)`` pairs; their ids, in the same order."""
+def insert_runs(
+    session: Session, runs: Sequence[tuple[StoredContact, RunState]], now: datetime
+) -> list[int]:
+    """``insert_run`` for many ``(contact, state)`` pairs; their ids, in the same order."""
     if not runs:
         return []
     rows = []
-    for contact_id, state in runs:
+    for contact, state in runs:
         values = _run_values(state, now)
-        values.update(contact_id=contact_id, started_at=state.started_at)
+        values.update(_owner(contact), started_at=state.started_at)
         rows.append(values)
     ids = session.execute(
         sa.insert(_runs).returning(_runs.c.id, sort_by_parameter_order=True), rows

@@ -39,6 +39,7 @@ class StoredContact:
     unreachable_reason: str | None
     unreachable_at: datetime | None
     created_at: datetime
+    is_test: bool = False  # simulator / `palaute chat`: left out of results
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,7 @@ class _Compiled:
             return tuple(values[name] for name in self.positions)
         return values
 
-    def shape(self, raw: Sequence[Any]) -> sa.Row[Any]:
+    def shape(self, raw: Sequence[Any]) -> Any:  # a row: sa.Row-like (_RowTuple)
         values = tuple(
             process(value) if process is not None else value
             for process, value in zip(self.results, raw, strict=True)

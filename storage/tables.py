@@ -50,6 +50,7 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 ACTIVE_ONLY = sa.text("status = 'active'")
+VALUE_KEY_LENGTH = 100  # answers are counted by value_text's first 100 characters
 # Outbound messages not yet handed to a provider: what the outbox claims from.
 OUTBOX_PENDING = sa.text("direction = 'out' AND status IN ('queued', 'sending')")
 
@@ -60,6 +61,17 @@ def _id() -> Any:
 
 def _time(*, nullable: bool = False) -> Any:
     return Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=nullable))
+
+
+def _flag() -> Any:
+    return Field(
+        default=False,
+        sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()),
+    )
+
+
+def _channel() -> Any:
+    return Field(sa_column=sa.Column(sa.String(32), nullable=False, server_default=""))
 
 
 def _fk(target: str, *, nullable: bool = False, ondelete: str = "CASCADE") -> Any:
@@ -85,6 +97,8 @@ class ContactRow(SQLModel, table=True):
         sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()),
     )
     opted_out_at: datetime | None = _time(nullable=True)
+    # Staff trying flows out (simulator, `palaute chat`): left out of results (0007).
+    is_test: bool = _flag()
     unreachable_reason: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
     unreachable_at: datetime | None = _time(nullable=True)
     created_at: datetime = _time()
@@ -156,6 +170,8 @@ class FlowRunRow(SQLModel, table=True):
     status: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
     language: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
     service_point: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
+    channel: str = _channel()  # the contact's, copied for reports (0007)
+    is_test: bool = _flag()
     state: dict[str, Any] = Field(sa_column=sa.Column(JSONType, nullable=False))
     started_at: datetime = _time()
     updated_at: datetime = _time()
@@ -163,11 +179,23 @@ class FlowRunRow(SQLModel, table=True):
     expires_at: datetime = _time()
 
 
+_VALUE_KEY = sa.text(f"substr(value_text, 1, {VALUE_KEY_LENGTH})")
+_REPORT_FILTERS = ("service_point", "channel", "language")
+_REPORT_BY_VALUE = ("is_test", "skipped", "value_int", _VALUE_KEY, *_REPORT_FILTERS, "answered_at")
+_REPORT_BY_TIME = ("answered_at", "is_test", "skipped", "value_int", _VALUE_KEY, *_REPORT_FILTERS)
+
+
 class AnswerRow(SQLModel, table=True):
     __tablename__ = "answers"
     __table_args__ = (
         sa.UniqueConstraint("run_id", "step_id", name="uq_answers_run_step"),
         sa.Index("ix_answers_flow_answered", "flow_id", "answered_at"),
+        # Reports (0007): both hold every column a report filters or counts by, so the
+        # counts read an index alone. By value: the per-value counts in GROUP BY order (no
+        # sort). By time: a step over a time range (trends). Free text is cut to its first
+        # 100 characters to keep the entries small.
+        sa.Index("ix_answers_flow_values", "flow_id", "step_id", *_REPORT_BY_VALUE),
+        sa.Index("ix_answers_flow_step_time", "flow_id", "step_id", *_REPORT_BY_TIME),
         sa.Index("ix_answers_contact", "contact_id"),
     )
 
@@ -188,6 +216,8 @@ class AnswerRow(SQLModel, table=True):
     raw_text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     language: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
     service_point: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
+    channel: str = _channel()  # the run's, copied for reports (0007)
+    is_test: bool = _flag()
     answered_at: datetime = _time()
     skipped: bool = Field(
         default=False,

@@ -82,7 +82,7 @@ def test_runs_inserted_together_get_their_ids_in_order(engine: Engine, tmp_path:
     with transaction(engine) as session:
         people = [contacts.find_or_create(session, "sms", f"+35840{i:07d}", NOW) for i in range(4)]
         runs.remember_flow_version(session, flow.id, flow.version, "source", NOW)
-        ids = runs.insert_runs(session, [(p.id, state) for p in reversed(people)], NOW)
+        ids = runs.insert_runs(session, [(p, state) for p in reversed(people)], NOW)
         active = runs.active_runs(session, [p.id for p in people], lock=True)
         one = runs.active_run(session, people[0].id)
     assert len(set(ids)) == 4

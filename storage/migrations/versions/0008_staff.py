@@ -2,7 +2,7 @@
 staff_user_points (the service points an editor or analyst may see).
 
 Revision ID: 0008_staff
-Revises: 0005_queue_indexes
+Revises: 0007_results
 Create Date: 2026-11-24
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_staff"
-down_revision: str | None = "0006_api_token_source"
+down_revision: str | None = "0007_results"
 branch_labels: str | None = None
 depends_on: str | None = None
 
