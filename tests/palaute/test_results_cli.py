@@ -11,10 +11,10 @@ from pathlib import Path
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from palaute.conversations import ConversationService
 from sqlalchemy import Engine
 
 from palaute.cli import main
+from service.conversations import ConversationService
 from tests.service.support import SECRET, Seeder, visit_catalogue
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from palaute.conversations import ConversationService
-
 from bot.catalogue import Catalogue
 from bot.messages import Inbound
+from service.conversations import ConversationService
 
 SECRET = "test-address-key"
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday, 10:00 in Helsinki

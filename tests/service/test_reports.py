@@ -10,10 +10,10 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from palaute.conversations import ConversationService
 from sqlalchemy import Engine
 
 from bot.measures import CellKind
+from service.conversations import ConversationService
 from service.exports import write_csv, write_xlsx
 from service.reports import (
     BadFilter,
