@@ -3,7 +3,7 @@
 For each size (``--count`` and a tenth of it) the bench
 
 1. makes a fresh PostgreSQL database and schedules that many visits, each a different
-   person, all due now (``palaute.visits.store_visits``, as the API and CSV import do);
+   person, all due now (``service.visits.store_visits``, as the API and CSV import do);
 2. starts two real ``palaute clock`` processes pointed at a loopback fake Twilio API
    (``tests/fakes/twilio_api.py``) with a high SMS rate limit;
 3. waits until the fake has accepted one SMS per visit and reports messages/s (from the
@@ -47,8 +47,8 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from bot.catalogue import Catalogue
-from channels.twilio_sms import TwilioSender
-from palaute.visits import Intake, Visit, store_visits
+from channels.twilio.sender import TwilioSender
+from service.visits import Intake, Visit, store_visits
 from storage import migrate
 from storage.contacts import ContactStore
 from storage.db import make_engine
@@ -267,7 +267,7 @@ def dispatch(url: str, flows_dir: Path, fake: FakeTwilioAPI, count: int, rate: f
 
 
 # How the clocks send: CLOCK_OUTBOX_WORKERS senders per process, each with up to
-# SEND_THREADS requests in flight (palaute.outbox.SmsOutbox.send_threads).
+# SEND_THREADS requests in flight (service.sms_outbox.SmsOutbox.send_threads).
 PROCESSES = 2
 OUTBOX_WORKERS = 2
 SEND_THREADS = 4

@@ -38,7 +38,8 @@ from bench.harness import database
 from bot.catalogue import Catalogue, flow_version
 from service.exports import write_csv, write_xlsx
 from service.reports import Period, ResultsFilter, ResultsService
-from storage.db import make_engine
+from storage.contacts import ContactStore, find_or_create_many
+from storage.db import make_engine, transaction
 
 FLOW = """\
 id: bench-visit
@@ -94,7 +95,9 @@ WORDS = [
 EXPERIENCE = ["very_good", "good", "neither", "poor", "very_poor", "dont_know"]
 
 
-def _rows(runs: int, seed: int = 14) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+def _rows(
+    runs: int, contacts: dict[str, list[int]], seed: int = 14
+) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
     rng = random.Random(seed)
     start = END - timedelta(days=DAYS)
     for n in range(1, runs + 1):
@@ -106,7 +109,7 @@ def _rows(runs: int, seed: int = 14) -> Iterator[tuple[dict[str, Any], list[dict
         overall = rng.choices([1, 2, 3, 4, 5], [0.05, 0.07, 0.13, 0.35, 0.40])[0]
         run = {
             "id": n,
-            "contact_id": n,
+            "contact_id": contacts[channel][n % len(contacts[channel])],
             "channel": channel,
             "is_test": test,
             "language": language,
@@ -130,7 +133,7 @@ def _rows(runs: int, seed: int = 14) -> Iterator[tuple[dict[str, Any], list[dict
         answers = [
             {
                 "run_id": n,
-                "contact_id": n,
+                "contact_id": run["contact_id"],
                 "step_id": step,
                 "value_int": value_int,
                 "value_text": value_text,
@@ -147,20 +150,45 @@ def _rows(runs: int, seed: int = 14) -> Iterator[tuple[dict[str, Any], list[dict
         yield run, answers
 
 
+CONTACTS = {"sms": 1400, "telegram": 600, "simulator": 20}
+
+
+def make_contacts(url: str) -> dict[str, list[int]]:
+    """Contacts per channel, made through storage (only it writes addresses); the runs
+    are spread over them (reports never look at who answered)."""
+    engine = make_engine(url)
+    store = ContactStore("bench")
+    wanted = [
+        (channel, f"+35840{index:07d}" if channel == "sms" else f"{channel}-{index}")
+        for channel, count in CONTACTS.items()
+        for index in range(count)
+    ]
+    try:
+        with transaction(engine) as session:
+            found = find_or_create_many(store, session, wanted, END)
+    finally:
+        engine.dispose()
+    ids: dict[str, list[int]] = {}
+    for (channel, _), contact in found.items():
+        ids.setdefault(channel, []).append(contact.id)
+    return {channel: sorted(values) for channel, values in ids.items()}
+
+
 def populate(url: str, runs: int) -> int:
     """Insert the runs and their answers with bulk SQL; returns the number of answers."""
     version = flow_version(FLOW)
+    contacts = make_contacts(url)
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
-        return _populate_sqlite(url, runs, version)
-    return _populate_postgres(url, runs, version)
+        return _populate_sqlite(url, runs, version, contacts)
+    return _populate_postgres(url, runs, version, contacts)
 
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _populate_sqlite(url: str, runs: int, version: str) -> int:
+def _populate_sqlite(url: str, runs: int, version: str, contacts: dict[str, list[int]]) -> int:
     import sqlite3
 
     connection = sqlite3.connect(str(make_url(url).database))
@@ -174,13 +202,11 @@ def _populate_sqlite(url: str, runs: int, version: str) -> int:
                 "VALUES ('bench-visit', ?, ?, ?)",
                 (version, FLOW, _iso(END)),
             )
-            contact_rows, run_rows, answer_rows = [], [], []
-            for run, answers in _rows(runs):
+            run_rows: list[Any] = []
+            answer_rows: list[Any] = []
+            for run, answers in _rows(runs, contacts):
                 at, done = _iso(run["started_at"]), _iso(run["completed_at"])
                 key = run["id"]
-                contact_rows.append(
-                    (key, run["channel"], f"a{key}", f"k{key}", run["is_test"], at, at)
-                )
                 run_rows.append(
                     (
                         key,
@@ -216,8 +242,8 @@ def _populate_sqlite(url: str, runs: int, version: str) -> int:
                     )
                 count += len(answers)
                 if len(answer_rows) >= 100_000:
-                    _flush_sqlite(connection, contact_rows, run_rows, answer_rows)
-            _flush_sqlite(connection, contact_rows, run_rows, answer_rows)
+                    _flush_sqlite(connection, run_rows, answer_rows)
+            _flush_sqlite(connection, run_rows, answer_rows)
         connection.execute("ANALYZE")
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
@@ -225,14 +251,7 @@ def _populate_sqlite(url: str, runs: int, version: str) -> int:
     return count
 
 
-def _flush_sqlite(
-    connection: Any, contacts: list[Any], runs: list[Any], answers: list[Any]
-) -> None:
-    connection.executemany(
-        "INSERT INTO contacts (id, channel, address, address_key, opted_out, is_test, "
-        "created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
-        contacts,
-    )
+def _flush_sqlite(connection: Any, runs: list[Any], answers: list[Any]) -> None:
     connection.executemany(
         "INSERT INTO flow_runs (id, contact_id, flow_id, flow_version, status, language, "
         "service_point, channel, is_test, state, started_at, updated_at, completed_at, "
@@ -246,12 +265,11 @@ def _flush_sqlite(
         "skipped, truncated) VALUES (?, ?, 'bench-visit', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
         answers,
     )
-    contacts.clear()
     runs.clear()
     answers.clear()
 
 
-def _populate_postgres(url: str, runs: int, version: str) -> int:
+def _populate_postgres(url: str, runs: int, version: str, contacts: dict[str, list[int]]) -> int:
     libpq = make_url(url).set(drivername="postgresql").render_as_string(False)
     count = 0
     with psycopg.connect(libpq) as connection:
@@ -261,32 +279,12 @@ def _populate_postgres(url: str, runs: int, version: str) -> int:
                 "VALUES ('bench-visit', %s, %s, %s)",
                 (version, FLOW, END),
             )
-            with (
-                cursor.copy(
-                    "COPY contacts (id, channel, address, address_key, opted_out, is_test, "
-                    "created_at, updated_at) FROM STDIN"
-                ) as contacts,
-            ):
-                for run, _ in _rows(runs):
-                    at = run["started_at"]
-                    contacts.write_row(
-                        (
-                            run["id"],
-                            run["channel"],
-                            f"a{run['id']}",
-                            f"k{run['id']}",
-                            False,
-                            run["is_test"],
-                            at,
-                            at,
-                        )
-                    )
             with cursor.copy(
                 "COPY flow_runs (id, contact_id, flow_id, flow_version, status, language, "
                 "service_point, channel, is_test, state, started_at, updated_at, completed_at, "
                 "expires_at) FROM STDIN"
             ) as copy:
-                for run, _ in _rows(runs):
+                for run, _ in _rows(runs, contacts):
                     done = run["completed_at"]
                     copy.write_row(
                         (
@@ -311,7 +309,7 @@ def _populate_postgres(url: str, runs: int, version: str) -> int:
                 "value_text, raw_text, language, service_point, channel, is_test, answered_at, "
                 "skipped, truncated) FROM STDIN"
             ) as copy:
-                for _, answers in _rows(runs):
+                for _, answers in _rows(runs, contacts):
                     for a in answers:
                         copy.write_row(
                             (
@@ -333,7 +331,7 @@ def _populate_postgres(url: str, runs: int, version: str) -> int:
                             )
                         )
                         count += 1
-            for table in ("contacts", "flow_runs", "answers"):
+            for table in ("flow_runs", "answers"):
                 cursor.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"(SELECT max(id) FROM {table}))"

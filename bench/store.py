@@ -36,7 +36,7 @@ from sqlalchemy.engine import make_url
 
 from bot.catalogue import Catalogue
 from bot.messages import Inbound
-from palaute.conversations import ConversationService
+from service.conversations import ConversationService
 from storage import migrate
 from storage.db import make_engine
 

@@ -1,6 +1,6 @@
 """One conversational turn: routing, opt-out, help, language and the flow engine together.
 
-``converse`` is pure: the caller (palaute/conversations.py) loads the contact and the
+``converse`` is pure: the caller (service/conversations.py) loads the contact and the
 active run, calls it, and stores what the returned ``Turn`` says.
 """
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from bot.clean import clean_text
 from bot.messages import Inbound, InboundKind, Outgoing
+from channels.base import Rejected
 
 CHANNEL = "simulator"
 MAX_TEXT_LENGTH = 2000  # a generous cap; SMS and Telegram allow far less in one message
@@ -27,10 +28,8 @@ _SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _MESSAGE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,63}$")  # session:id fits 128
 
 
-class SimulatorPayloadError(ValueError):
+class SimulatorPayloadError(Rejected):
     """The simulator page sent something malformed. Resending it unchanged cannot help."""
-
-    retryable = False
 
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field}: {problem}")

@@ -22,11 +22,11 @@ from typing import Any
 from flask import Flask, Request, Response, current_app, redirect, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
-from palaute.clock_time import utcnow
 from palaute.config import Settings, require_production_ready
 from palaute.services import build_services
 from palaute.web import EXTENSION_KEY, dashboard, guards
 from palaute.web.limits import init_limiter
+from service.timesource import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,9 @@
 """All configuration, read from environment variables in one place.
 
-Every variable is listed in README.md ("Configuration"). Nothing else in the code
-reads os.environ.
+Every variable is listed in README.md ("Configuration"). The one exception is the
+standard outbound proxy and CA settings (``HTTPS_PROXY``/``NO_PROXY``,
+``REQUESTS_CA_BUNDLE``), which ``channels.twilio.http`` reads once when a Twilio sender
+is made, as every HTTP client does (README, "Deploying").
 """
 
 from __future__ import annotations

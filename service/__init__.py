@@ -1,5 +1,5 @@
-"""The application layer: use cases that combine the core (bot), storage and channels.
+"""The application layer: the use cases that combine the core, storage and channels.
 
-Blueprints and commands in ``palaute`` call these; nothing in bot, channels or storage
-imports them.
+Imports ``bot``, ``channels`` and ``storage``; nothing below it imports it, and ``palaute``
+(the wiring: config, app factory, blueprints, CLI) reaches the database through it.
 """

@@ -38,10 +38,10 @@ from bot.measures import (
     step_result,
 )
 from bot.periods import Bucket, Period, buckets, day_range, local_day
-from storage import followups
+from storage import funnel as funnel_store
 from storage import reports as queries
 from storage.db import read_only, transaction
-from storage.followups import FlowFunnel
+from storage.funnel import FlowFunnel
 from storage.reports import AnswerFilter, ExportRun, GroupBy
 
 __all__ = [
@@ -460,7 +460,7 @@ class ResultsService:
         ``palaute visits report`` prints), counting only visits at ``points_allowed``."""
         start = day_range(since, None, self.zone)[0] if since else None
         with transaction(self._reader) as session:
-            return followups.funnel(session, organisation, start, points=points_allowed)
+            return funnel_store.funnel(session, organisation, start, points=points_allowed)
 
     # --- helpers ------------------------------------------------------------------------
 

@@ -14,6 +14,10 @@ commit; ``storage.db.transaction(engine)`` is the unit of work):
 - ``outbox``: ``claim_due`` / ``mark_sent`` / ``mark_failed`` / ``mark_skipped`` /
   ``update_status_by_provider_id`` for channel workers.
 - ``runs``: flow runs, pinned flow versions and answers.
+- ``visits``: visits with their first follow-ups; ``followups``: the follow-up schedule the
+  clock claims; ``api_tokens``: hashed tokens for ``POST /api/visits``; ``funnel``: what
+  became of each flow's follow-ups.
 
-The conversation service that ties these to the core lives in ``palaute.conversations``.
+The use cases that tie these to the core live in ``service`` (the conversation service in
+``service.conversations``).
 """

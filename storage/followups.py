@@ -1,4 +1,4 @@
-"""Visits, their follow-ups, and API tokens: the durable schedule the clock works from.
+"""Follow-ups: the durable schedule the clock works from (visits are in ``storage.visits``).
 
 The database decides what is due. ``claim_due`` hands due follow-ups to one clock with
 a lease (``claimed_until``); every later change (``finish``) is conditional on that
@@ -21,36 +21,18 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from storage.followup_tables import ApiTokenRow, FollowupRow, FollowupStatus, VisitRow
+from storage.followup_tables import FollowupRow, FollowupStatus, VisitRow
 from storage.sql import dialect_name, one_of
-from storage.tables import AnswerRow, FlowRunRow, MessageRow
+from storage.tables import AnswerRow, FlowRunRow
 
 _visits = VisitRow.__table__  # type: ignore[attr-defined]
 _followups = FollowupRow.__table__  # type: ignore[attr-defined]
-_tokens = ApiTokenRow.__table__  # type: ignore[attr-defined]
 _runs = FlowRunRow.__table__  # type: ignore[attr-defined]
 _answers = AnswerRow.__table__  # type: ignore[attr-defined]
-_messages = MessageRow.__table__  # type: ignore[attr-defined]
 
 FIRST = "first"
 REMINDER = "reminder"
 _CLAIMABLE_STATUSES = (FollowupStatus.SCHEDULED, FollowupStatus.CLAIMED)  # see CLAIMABLE
-
-
-@dataclass(frozen=True)
-class NewVisit:
-    organisation: str
-    source: str
-    external_id: str
-    service_point: str | None
-    visit_at: datetime
-    timezone: str
-    contact_id: int | None
-    channel: str | None
-    language: str | None
-    flow_id: str
-    due_at: datetime | None  # the first follow-up; None with skip_reason
-    skip_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,113 +53,6 @@ class ClaimedFollowup:
     language: str | None
     flow_id: str
     service_point: str | None
-
-
-# --- visits ---------------------------------------------------------------------------------
-
-
-def add_visits(
-    session: Session, visits: Sequence[NewVisit], now: datetime
-) -> list[tuple[int, bool]]:
-    """Store visits with their first follow-ups, each (organisation, source, id) once.
-
-    Returns (visit id, newly created) per visit, in order. A visit already stored (or
-    earlier in the same list) is left exactly as it is. Two statements per batch.
-    """
-    if not visits:
-        return []
-    keys = [(v.organisation, v.source, v.external_id) for v in visits]
-    first_of: dict[tuple[str, str, str], int] = {}
-    for index, key in enumerate(keys):
-        first_of.setdefault(key, index)
-    unique = [visits[i] for i in sorted(first_of.values())]
-    insert: Any = (postgresql if dialect_name(session) == "postgresql" else sqlite).insert(_visits)
-    # An executemany (SQLAlchemy sends it as multi-row INSERTs): compiled once, not per batch.
-    rows = session.execute(
-        insert.on_conflict_do_nothing(
-            index_elements=["organisation", "source", "external_id"]
-        ).returning(_visits.c.id, _visits.c.organisation, _visits.c.source, _visits.c.external_id),
-        [
-            {
-                "organisation": v.organisation,
-                "source": v.source,
-                "external_id": v.external_id,
-                "service_point": v.service_point,
-                "visit_at": v.visit_at,
-                "timezone": v.timezone,
-                "contact_id": v.contact_id,
-                "channel": v.channel,
-                "language": v.language,
-                "flow_id": v.flow_id,
-                "created_at": now,
-            }
-            for v in unique
-        ],
-    ).all()
-    created = {(r.organisation, r.source, r.external_id): int(r.id) for r in rows}
-    new_followups = []
-    for v in unique:
-        key = (v.organisation, v.source, v.external_id)
-        if key not in created:
-            continue
-        skipped = v.skip_reason is not None or v.due_at is None
-        new_followups.append(
-            {
-                "visit_id": created[key],
-                "kind": FIRST,
-                "status": (FollowupStatus.SKIPPED if skipped else FollowupStatus.SCHEDULED).value,
-                "skip_reason": v.skip_reason,
-                "planned_at": v.due_at,
-                "due_at": None if skipped else v.due_at,
-                "attempts": 0,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-    if new_followups:
-        session.execute(sa.insert(_followups), new_followups)
-    results: list[tuple[int, bool]] = []
-    claimed: set[tuple[str, str, str]] = set()
-    for index, key in enumerate(keys):
-        if key in created and first_of[key] == index:
-            results.append((created[key], True))
-            claimed.add(key)
-            continue
-        visit_id = created.get(key) or find_visit(session, *key)
-        if visit_id is None:  # pragma: no cover - inserted above or by a racing transaction
-            raise RuntimeError("visit vanished right after it was stored")
-        results.append((visit_id, False))
-    return results
-
-
-def find_visit(session: Session, organisation: str, source: str, external_id: str) -> int | None:
-    found = session.execute(
-        sa.select(_visits.c.id).where(
-            _visits.c.organisation == organisation,
-            _visits.c.source == source,
-            _visits.c.external_id == external_id,
-        )
-    ).scalar_one_or_none()
-    return int(found) if found is not None else None
-
-
-def existing_ids(
-    session: Session, organisation: str, source: str, external_ids: Sequence[str]
-) -> set[str]:
-    """Which of ``external_ids`` are already stored (for dry runs and reports)."""
-    found: set[str] = set()
-    ids = list(dict.fromkeys(external_ids))
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        rows = session.execute(
-            sa.select(_visits.c.external_id).where(
-                _visits.c.organisation == organisation,
-                _visits.c.source == source,
-                one_of(session, _visits.c.external_id, chunk),
-            )
-        )
-        found.update(str(r[0]) for r in rows)
-    return found
 
 
 # --- the clock ------------------------------------------------------------------------------
@@ -413,97 +288,6 @@ def run_progress_many(session: Session, run_ids: Sequence[int]) -> dict[int, Run
     return progress
 
 
-# --- API tokens -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ApiToken:
-    id: int
-    organisation: str
-    name: str
-    source: str  # the visits' source: fixed when the token was made
-    created_at: datetime
-    revoked_at: datetime | None
-
-
-class TokenNameTaken(ValueError):
-    """An active token with this name exists already; revoke it first (retry won't help)."""
-
-
-def create_token(
-    session: Session,
-    organisation: str,
-    name: str,
-    token_hash: str,
-    now: datetime,
-    source: str | None = None,
-) -> int:
-    """Store a token; its visits are stored under ``source`` (default: the name)."""
-    if find_active_token(session, organisation, name) is not None:
-        raise TokenNameTaken(
-            f"an active API token named {name!r} already exists for {organisation!r}: "
-            f"revoke it first (palaute api-token revoke {name})"
-        )
-    insert: Any = (postgresql if dialect_name(session) == "postgresql" else sqlite).insert(_tokens)
-    result = session.execute(
-        insert.values(
-            organisation=organisation,
-            name=name,
-            source=source or name,
-            token_hash=token_hash,
-            created_at=now,
-        ).returning(_tokens.c.id)
-    )
-    return int(result.scalar_one())
-
-
-def find_active_token(session: Session, organisation: str, name: str) -> ApiToken | None:
-    row = session.execute(
-        sa.select(_tokens).where(
-            _tokens.c.organisation == organisation,
-            _tokens.c.name == name,
-            _tokens.c.revoked_at.is_(None),
-        )
-    ).first()
-    return _token(row) if row is not None else None
-
-
-def token_by_hash(session: Session, token_hash: str) -> ApiToken | None:
-    row = session.execute(
-        sa.select(_tokens).where(_tokens.c.token_hash == token_hash, _tokens.c.revoked_at.is_(None))
-    ).first()
-    return _token(row) if row is not None else None
-
-
-def revoke_token(session: Session, organisation: str, name: str, now: datetime) -> bool:
-    result = session.execute(
-        sa.update(_tokens)
-        .where(
-            _tokens.c.organisation == organisation,
-            _tokens.c.name == name,
-            _tokens.c.revoked_at.is_(None),
-        )
-        .values(revoked_at=now)
-    )
-    return bool(getattr(result, "rowcount", 0))
-
-
-def list_tokens(session: Session) -> list[ApiToken]:
-    rows = session.execute(sa.select(_tokens).order_by(_tokens.c.organisation, _tokens.c.name))
-    return [_token(r) for r in rows]
-
-
-def _token(row: Any) -> ApiToken:
-    return ApiToken(
-        id=int(row.id),
-        organisation=row.organisation,
-        name=row.name,
-        source=row.source,
-        created_at=row.created_at,
-        revoked_at=row.revoked_at,
-    )
-
-
 def held(session: Session, claims: Sequence[ClaimedFollowup]) -> set[int]:
     """Lock the claims still held as claimed (same clock, same claim); return their ids.
 
@@ -550,118 +334,3 @@ def last_surveyed_many(
         for r in rows
         if (int(r.contact_id), r.organisation) in people and r.last is not None
     }
-
-
-@dataclass(frozen=True)
-class FlowFunnel:
-    """What became of one flow's follow-ups: the honest denominator for response rates."""
-
-    flow_id: str
-    visits: int
-    pending: int  # scheduled or claimed, not yet due or being sent
-    sent: int  # first prompt queued for sending
-    skipped: dict[str, int]  # reason -> count
-    delivered: int  # the provider confirmed delivery of the first prompt
-    started: int  # at least one answer
-    completed: int
-    reminders_sent: int
-
-
-def funnel(
-    session: Session,
-    organisation: str | None = None,
-    since: datetime | None = None,
-    *,
-    points: frozenset[str] | None = None,
-) -> list[FlowFunnel]:
-    """Per flow: visits, sent, skipped (by reason), delivered, started and completed runs.
-
-    ``points``: only visits at these service points (what a reader may see); None: all.
-    """
-    messages = _messages
-    visit_filter: list[sa.ColumnElement[bool]] = []
-    if points is not None:
-        visit_filter.append(_visits.c.service_point.in_(sorted(points)))
-    if organisation is not None:
-        visit_filter.append(_visits.c.organisation == organisation)
-    if since is not None:
-        visit_filter.append(_visits.c.visit_at >= since)
-    rows = session.execute(
-        sa.select(
-            _visits.c.flow_id,
-            _followups.c.kind,
-            _followups.c.status,
-            _followups.c.skip_reason,
-            sa.func.count().label("n"),
-        )
-        .join(_visits, _visits.c.id == _followups.c.visit_id)
-        .where(*visit_filter)
-        .group_by(
-            _visits.c.flow_id, _followups.c.kind, _followups.c.status, _followups.c.skip_reason
-        )
-    ).all()
-    sent_runs = (
-        sa.select(_visits.c.flow_id, _followups.c.run_id)
-        .join(_visits, _visits.c.id == _followups.c.visit_id)
-        .where(
-            *visit_filter,
-            _followups.c.kind == FIRST,
-            _followups.c.status == FollowupStatus.SENT.value,
-            _followups.c.run_id.is_not(None),
-        )
-        .subquery()
-    )
-    delivered = dict(
-        session.execute(
-            sa.select(sent_runs.c.flow_id, sa.func.count(sa.distinct(sent_runs.c.run_id)))
-            .join(messages, messages.c.run_id == sent_runs.c.run_id)
-            .where(messages.c.direction == "out", messages.c.status == "delivered")
-            .group_by(sent_runs.c.flow_id)
-        ).all()
-    )
-    started = dict(
-        session.execute(
-            sa.select(sent_runs.c.flow_id, sa.func.count(sa.distinct(sent_runs.c.run_id)))
-            .join(_answers, _answers.c.run_id == sent_runs.c.run_id)
-            .group_by(sent_runs.c.flow_id)
-        ).all()
-    )
-    completed = dict(
-        session.execute(
-            sa.select(sent_runs.c.flow_id, sa.func.count())
-            .join(_runs, _runs.c.id == sent_runs.c.run_id)
-            .where(_runs.c.status == "completed")
-            .group_by(sent_runs.c.flow_id)
-        ).all()
-    )
-    result: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        item = result.setdefault(
-            r.flow_id, {"visits": 0, "pending": 0, "sent": 0, "skipped": {}, "reminders": 0}
-        )
-        if r.kind == REMINDER:
-            if r.status == FollowupStatus.SENT.value:
-                item["reminders"] += int(r.n)
-            continue
-        item["visits"] += int(r.n)
-        if r.status == FollowupStatus.SENT.value:
-            item["sent"] += int(r.n)
-        elif r.status == FollowupStatus.SKIPPED.value:
-            reason = r.skip_reason or "unknown"
-            item["skipped"][reason] = item["skipped"].get(reason, 0) + int(r.n)
-        else:
-            item["pending"] += int(r.n)
-    return [
-        FlowFunnel(
-            flow_id=flow_id,
-            visits=item["visits"],
-            pending=item["pending"],
-            sent=item["sent"],
-            skipped=dict(sorted(item["skipped"].items())),
-            delivered=int(delivered.get(flow_id, 0)),
-            started=int(started.get(flow_id, 0)),
-            completed=int(completed.get(flow_id, 0)),
-            reminders_sent=item["reminders"],
-        )
-        for flow_id, item in sorted(result.items())
-    ]

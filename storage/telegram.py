@@ -4,7 +4,7 @@ A pressed inline button must be answered (``answerCallbackQuery`` stops the butt
 spinner) and its message edited to show the chosen answer (``editMessageText``), but the
 webhook response can carry only ONE method call, and that one goes to the next question.
 The webhook therefore stores those two calls here, in the same spirit as the outbox; the
-Telegram worker (``palaute.telegram_outbox``) makes them on its next tick. They are not
+Telegram worker (``service.telegram_outbox``) makes them on its next tick. They are not
 messages to the citizen, so they stay out of the message log.
 
 Each row is one Bot API method with its parameters, due at ``next_attempt_at``. A worker

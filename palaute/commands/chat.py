@@ -22,7 +22,7 @@ import click
 
 from bot.messages import Inbound, Outgoing
 from channels.simulator import CHANNEL
-from palaute.clock_time import utcnow
+from service.timesource import utcnow
 
 if TYPE_CHECKING:
     from palaute.services import Services

@@ -7,7 +7,6 @@ import time
 import click
 
 from palaute.config import Settings
-from palaute.outbox import build_sms_outbox
 from palaute.services import build_services
 
 
@@ -29,7 +28,7 @@ def run(once: bool, interval: float | None) -> None:
     settings = Settings()
     services = build_services(settings)
     try:
-        worker = build_sms_outbox(services)
+        worker = services.sms_outbox()
         if worker is None:
             raise click.ClickException(
                 "Twilio is not configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "

@@ -42,7 +42,7 @@ import segno
 from bot.catalogue import Catalogue
 from bot.flow import Flow
 from bot.flow_problems import FlowError
-from channels.telegram import deep_link
+from channels.telegram.keyboards import deep_link
 from palaute.config import Settings
 
 # "Scan to give feedback" in the languages flows are written in (English otherwise).

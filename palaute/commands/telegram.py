@@ -17,7 +17,8 @@ from typing import Any
 
 import click
 
-from channels.telegram_sender import SendError, TelegramSender
+from channels.base import SendError
+from channels.telegram.sender import TelegramSender
 from palaute.config import Settings
 
 WEBHOOK_PATH = "/webhooks/telegram"
@@ -143,12 +144,11 @@ def info() -> None:
 def worker(once: bool, interval: float) -> None:
     """Send queued Telegram messages and button answers (palaute clock does it too)."""
     from palaute.services import build_services
-    from palaute.telegram_outbox import build_telegram_outbox
 
     settings = Settings()
     services = build_services(settings)
     try:
-        outbox = build_telegram_outbox(services)
+        outbox = services.telegram_outbox()
         if outbox is None:
             raise click.ClickException("TELEGRAM_BOT_TOKEN is not set.")
         while True:

@@ -19,9 +19,9 @@ from contextlib import contextmanager
 import click
 
 from bot.flow_problems import FlowError
-from palaute.clock_time import utcnow
 from palaute.config import Settings
 from service.accounts import AccountError, AccountService, Role, StaffUser
+from service.timesource import utcnow
 from storage.db import make_engine
 from storage.errors import StorageError
 

@@ -20,12 +20,14 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from palaute.api_tokens import hash_token, new_token
-from palaute.clock_time import utcnow
 from palaute.config import Settings
-from palaute.visits import FIELDS, MAX_TEXT, Intake, RowError, Visit, store_visits
-from palaute.visits_csv import CsvImportError, read_export
-from storage import followups
+from service.api_tokens import hash_token, new_token
+from service.timesource import utcnow
+from service.visits import FIELDS, MAX_TEXT, Intake, RowError, Visit, store_visits
+from service.visits_csv import CsvImportError, read_export
+from storage import api_tokens as token_store
+from storage import funnel as funnel_store
+from storage import visits as visit_store
 from storage.contacts import ContactStore
 from storage.db import make_engine, read_only, transaction
 from storage.errors import StorageError
@@ -136,7 +138,7 @@ def import_visits(
         batch = [visit for _, visit in pending]
         if dry_run:
             with transaction(read_only(db)) as session:
-                known = followups.existing_ids(
+                known = visit_store.existing_ids(
                     session, intake.organisation, source, [v.external_id for v in batch]
                 )
             for visit in batch:
@@ -223,7 +225,7 @@ def create_token(name: str, organisation: str | None, source: str | None) -> Non
     db = make_engine(settings.database_url)
     try:
         with transaction(db) as session:
-            followups.create_token(
+            token_store.create_token(
                 session,
                 organisation or settings.organisation_name,
                 name,
@@ -231,7 +233,7 @@ def create_token(name: str, organisation: str | None, source: str | None) -> Non
                 utcnow(),
                 source=source.strip() if source else None,
             )
-    except followups.TokenNameTaken as error:
+    except token_store.TokenNameTaken as error:
         raise click.ClickException(str(error)) from error
     except StorageError as error:
         raise click.ClickException(f"database error: {error}") from error
@@ -255,7 +257,7 @@ def revoke_token(name: str, organisation: str | None) -> None:
     db = make_engine(settings.database_url)
     try:
         with transaction(db) as session:
-            done = followups.revoke_token(
+            done = token_store.revoke_token(
                 session, organisation or settings.organisation_name, name, utcnow()
             )
     finally:
@@ -275,7 +277,7 @@ def list_tokens() -> None:
     db = make_engine(settings.database_url)
     try:
         with transaction(read_only(db)) as session:
-            tokens = followups.list_tokens(session)
+            tokens = token_store.list_tokens(session)
     finally:
         db.dispose()
     for token in tokens:
@@ -298,7 +300,7 @@ def report(organisation: str | None, since: datetime | None) -> None:
     db = make_engine(settings.database_url)
     try:
         with transaction(read_only(db)) as session:
-            rows = followups.funnel(
+            rows = funnel_store.funnel(
                 session,
                 organisation or settings.organisation_name,
                 since.replace(tzinfo=zone) if since else None,

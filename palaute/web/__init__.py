@@ -8,7 +8,7 @@ from datetime import datetime
 from flask import current_app
 
 from palaute.services import Services
-from storage.errors import StorageError
+from service.errors import StorageError
 
 EXTENSION_KEY = "palaute"
 

@@ -32,14 +32,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from bot.clean import clean_text
-from palaute.api_tokens import hash_token
-from palaute.visits import Intake, RowError, apply_stored, row_result, store_visits, summarise
 from palaute.web import now, openapi, services
 from palaute.web.json_body import read_json
-from storage import followups
-from storage.contacts import ContactStore
-from storage.db import read_only, transaction
-from storage.errors import SchemaNotReadyError, StorageError
+from service.api_tokens import authenticate
+from service.errors import SchemaNotReadyError, StorageError
+from service.visits import Intake, RowError, apply_stored, row_result, store_visits, summarise
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 log = logging.getLogger(__name__)
@@ -69,8 +66,7 @@ def post_visits() -> Any:
             **{"WWW-Authenticate": 'Bearer realm="palaute"'},
         )
     try:
-        with transaction(read_only(container.db)) as session:
-            found = followups.token_by_hash(session, hash_token(token))
+        found = authenticate(container.db, token)
     except StorageError as error:
         return _unavailable(error)
     if found is None:
@@ -128,9 +124,8 @@ def post_visits() -> Any:
             valid.append(outcome)
             positions.append(index)
     if valid:
-        contacts = ContactStore(settings.address_key_secret)
         try:
-            stored = store_visits(container.db, contacts, valid, moment)
+            stored = store_visits(container.db, container.conversations.contacts, valid, moment)
         except StorageError as error:
             return _unavailable(error)
         for position, saved in zip(positions, stored, strict=True):

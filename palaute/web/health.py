@@ -10,63 +10,25 @@ Cheap enough to call every few seconds: one connection, three small statements.
 
 from __future__ import annotations
 
-import logging
-from functools import cache
 from typing import Any
 
-from alembic.script import ScriptDirectory
 from flask import Blueprint, jsonify
-from sqlalchemy import exc as sa_exc
-from sqlalchemy import inspect, text
 
 from palaute.web import services
-from storage import migrate
+from service.health import check_database
 
 bp = Blueprint("health", __name__)
-log = logging.getLogger(__name__)
-
-# Takes the row lock (PostgreSQL) or the write lock (SQLite) for a moment; rolled back.
-WRITE_CHECK = text("UPDATE alembic_version SET version_num = version_num")
-
-
-@cache
-def expected_revisions() -> frozenset[str]:
-    """The newest migration(s) the code ships (read once per process)."""
-    return frozenset(ScriptDirectory.from_config(migrate.alembic_config()).get_heads())
 
 
 @bp.get("/healthz")
 def healthz() -> tuple[Any, int]:
     container = services()
-    body: dict[str, Any] = {"status": "ok", "database": container.db.dialect.name}
-    current: frozenset[str] = frozenset()
-    step = "unreachable"
-    try:
-        with container.db.connect() as connection:
-            connection.execute(text("SELECT 1"))
-            if inspect(connection).has_table("alembic_version"):
-                rows = connection.execute(text("SELECT version_num FROM alembic_version"))
-                current = frozenset(str(row[0]) for row in rows)
-            connection.rollback()
-            if current:
-                step = "read-only (writes fail)"
-                with connection.begin() as check:
-                    connection.execute(WRITE_CHECK)
-                    check.rollback()
-    except sa_exc.SQLAlchemyError as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines() or [""]
-        log.error("/healthz: database %s: %s", step, reason[0])
-        body.update(status="error", error=f"database {step}")
-        return jsonify(body), 503
-    expected = expected_revisions()
-    body["schema"] = ",".join(sorted(current)) or None
-    if current != expected:
-        problem = (
-            "missing"
-            if not current
-            else f"at {body['schema']}, the code needs {','.join(sorted(expected))}"
-        )
-        body.update(status="error", error=f"database schema {problem}: run `palaute db upgrade`")
+    health = check_database(container.db)
+    body: dict[str, Any] = {"status": "ok", "database": health.database}
+    if health.reachable:
+        body["schema"] = health.schema
+    if health.error is not None:
+        body.update(status="error", error=health.error)
         return jsonify(body), 503
     body["flows"] = len(container.catalogue.all())
     return jsonify(body), 200

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from palaute.visits import MAX_TEXT
+from service.visits import MAX_TEXT
 
 MAX_BATCH = 1000  # palaute.web.api imports it from here
 

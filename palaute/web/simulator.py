@@ -36,8 +36,8 @@ from palaute.config import Settings
 from palaute.web import now, services
 from palaute.web.json_body import read_json
 from palaute.web.limits import limit_view, limiter_of
-from storage.errors import SchemaNotReadyError, StorageError
-from storage.shapes import Direction
+from service.conversations import Direction
+from service.errors import SchemaNotReadyError, StorageError
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 log = logging.getLogger(__name__)

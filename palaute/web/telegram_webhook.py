@@ -7,7 +7,7 @@ Register the webhook with ``palaute telegram set-webhook`` (it sets the secret t
    (constant-time comparison); otherwise 403 and nothing is read or recorded. With no
    secret configured every update is refused: an open webhook would let anyone post
    answers in any chat's name;
-2. is parsed by ``channels.telegram.parse_update``. Ignored updates (groups, channel
+2. is parsed by ``channels.telegram.updates.parse_update``. Ignored updates (groups, channel
    posts, edits, other update types) get an empty 200 so Telegram does not resend them;
 3. ``my_chat_member`` "kicked" marks the contact unreachable (the worker stops sending);
    starting the bot again clears it;
@@ -33,21 +33,17 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from sqlmodel import Session
 
-from bot.run import RunState
-from channels import telegram as channel
-from palaute.conversations import HandleResult
+from channels.telegram import keyboards, updates
 from palaute.web import now, services, unstored
 from palaute.web.json_body import read_json
-from storage import telegram as telegram_store
-from storage.db import transaction
-from storage.errors import StorageError
+from service.conversations import HandleResult
+from service.errors import StorageError
+from service.telegram_presses import press_guard, set_reachable
 
 log = logging.getLogger(__name__)
 
@@ -83,18 +79,22 @@ def telegram_webhook() -> Any:
         return _refuse(403, "forbidden")
 
     try:
-        parsed = channel.parse_update(read_json(want_object=True))
-    except channel.TelegramUpdateError as error:
+        parsed = updates.parse_update(read_json(want_object=True))
+    except updates.TelegramUpdateError as error:
         log.warning("Telegram update rejected: %s", error)
         return _refuse(400, str(error))
 
     when = now()
     try:
-        if parsed.outcome is channel.UpdateOutcome.IGNORED:
+        if parsed.outcome is updates.UpdateOutcome.IGNORED:
             log.info("Telegram update %s ignored: %s", parsed.update_id, parsed.reason)
             return _empty()
-        if parsed.outcome in (channel.UpdateOutcome.BLOCKED, channel.UpdateOutcome.UNBLOCKED):
-            _reachability(parsed, when)
+        if parsed.outcome in (updates.UpdateOutcome.BLOCKED, updates.UpdateOutcome.UNBLOCKED):
+            assert parsed.chat_id is not None
+            reachable = parsed.outcome is updates.UpdateOutcome.UNBLOCKED
+            set_reachable(
+                container.db, container.conversations.contacts, parsed.chat_id, reachable, when
+            )
             return _empty()
         return _conversation(parsed, when)
     except StorageError as error:
@@ -105,22 +105,7 @@ def telegram_webhook() -> Any:
         return body, status
 
 
-def _reachability(parsed: channel.ParsedUpdate, when: datetime) -> None:
-    container = services()
-    contacts = container.conversations.contacts
-    assert parsed.chat_id is not None
-    with transaction(container.db) as session:
-        found = contacts.find(session, channel.CHANNEL, parsed.chat_id)
-        if found is None:
-            return
-        if parsed.outcome is channel.UpdateOutcome.BLOCKED:
-            contacts.mark_unreachable(session, found.id, "telegram: blocked the bot", when)
-        else:
-            contacts.clear_unreachable(session, found.id, when)
-    log.info("Telegram chat %s: %s", found.id, parsed.outcome.value)
-
-
-def _conversation(parsed: channel.ParsedUpdate, when: datetime) -> Response:
+def _conversation(parsed: updates.ParsedUpdate, when: datetime) -> Response:
     container = services()
     inbound, press = parsed.inbound, parsed.callback
     assert inbound is not None and parsed.chat_id is not None
@@ -131,50 +116,21 @@ def _conversation(parsed: channel.ParsedUpdate, when: datetime) -> Response:
         result = container.conversations.handle(inbound, when, inline_limit=1)
     else:
         result = container.conversations.handle_guarded(
-            inbound, when, _press_guard(press, when), inline_limit=1
+            inbound, when, press_guard(press, when), inline_limit=1
         )
     if result is None:
         assert press is not None
         # A button of an earlier question: nothing recorded; say so (its buttons go).
-        toast = channel.already_answered(parsed.language_hint)
-        return _call("answerCallbackQuery", channel.answer_callback_params(press, toast))
+        toast = keyboards.already_answered(parsed.language_hint)
+        return _call("answerCallbackQuery", keyboards.answer_callback_params(press, toast))
     if result.replies:
-        return _call("sendMessage", channel.send_message_params(result.replies[0], chat))
+        return _call("sendMessage", keyboards.send_message_params(result.replies[0], chat))
     if press is not None:  # no reply (e.g. opted out): still stop the button's spinner now
-        return _call("answerCallbackQuery", channel.answer_callback_params(press))
+        return _call("answerCallbackQuery", keyboards.answer_callback_params(press))
     return _empty()
-
-
-def _press_guard(
-    press: channel.CallbackPress, when: datetime
-) -> Callable[[Session, RunState | None], bool]:
-    """Inside the press's conversation transaction (contact locked, press not seen before):
-    store its Bot API calls and tell whether it answers the question the run waits on.
-
-    A stale press (a button of a question the run no longer waits on, or no run at all)
-    only has its buttons removed and records nothing else. A redelivered press never gets
-    here (the conversation answers it with the stored reply), so its calls are stored once.
-    Both sets of calls are built here, before the transaction, which only picks one.
-    """
-    chosen = channel.edit_chosen_params(press, chosen=True)
-    fresh_calls = [("answerCallbackQuery", channel.answer_callback_params(press))]
-    if chosen is not None:
-        fresh_calls.append(("editMessageText", chosen))
-    unchanged = channel.edit_chosen_params(press, chosen=False)
-    stale_calls = [("editMessageText", unchanged)] if unchanged is not None else []
-
-    def guard(session: Session, run: RunState | None) -> bool:
-        step = run.current_step if run is not None else None
-        fresh = press.step_id is None or step == press.step_id
-        telegram_store.enqueue_calls(
-            session, fresh_calls if fresh else stale_calls, press.chat_id, when
-        )
-        return fresh
-
-    return guard
 
 
 def _call(method: str, params: dict[str, Any]) -> Response:
     """A Bot API call as the response body (the Bot API makes it for us)."""
-    body = json.dumps(channel.webhook_reply(method, params), ensure_ascii=False)
+    body = json.dumps(keyboards.webhook_reply(method, params), ensure_ascii=False)
     return Response(body, status=200, mimetype="application/json")

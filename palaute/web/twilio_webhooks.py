@@ -21,19 +21,23 @@ fallback URL when one is set. An unexpected bug also ends in a 500 (Flask's own)
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from flask import Blueprint, Response, request
 from flask.blueprints import BlueprintSetupState
 
-from channels import twilio_sms as channel
-from palaute.outbox import apply_contact_effect
+from channels.base import Ignored
+from channels.twilio.inbound import InvalidWebhook, parse_inbound
+from channels.twilio.signature import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    public_url,
+    verify_signature,
+)
+from channels.twilio.status import parse_status
+from channels.twilio.twiml import render_twiml
 from palaute.web import now, services, unstored
-from storage import outbox as outbox_repo
-from storage import sms as sms_repo
-from storage.db import transaction
-from storage.errors import StorageError
-from storage.shapes import MessageStatus
+from service.delivery_status import record_status
+from service.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -68,25 +72,25 @@ def _signed() -> bool:
     settings = services().settings
     if settings.twilio_skip_signature_check:
         return True
-    url = channel.public_url(  # scheme and host after ProxyFix (TRUST_FORWARDED_HEADERS)
+    url = public_url(  # scheme and host after ProxyFix (TRUST_FORWARDED_HEADERS)
         scheme=request.scheme,
         host=request.host,
         path=request.script_root + request.path,
         query_string=request.query_string.decode("latin-1"),
         public_base_url=settings.public_base_url,
     )
-    ok = channel.verify_signature(
+    ok = verify_signature(
         settings.twilio_auth_token,
         url,
         request.form,
-        request.headers.get(channel.SIGNATURE_HEADER),
-        request.headers.get(channel.SIGNATURE_SETTINGS_HEADER),
+        request.headers.get(SIGNATURE_HEADER),
+        request.headers.get(SIGNATURE_SETTINGS_HEADER),
     )
     if not ok:
         log.warning(
             "refused a Twilio webhook to %s: %s signature",
             url,
-            "wrong" if request.headers.get(channel.SIGNATURE_HEADER) else "missing",
+            "wrong" if request.headers.get(SIGNATURE_HEADER) else "missing",
         )
     return ok
 
@@ -105,15 +109,15 @@ def inbound_sms() -> Response:
     if not _signed():
         return _text("Invalid Twilio signature.", 403)
     try:
-        inbound = channel.parse_inbound(request.form)
-    except channel.InvalidWebhook as error:
+        inbound = parse_inbound(request.form)
+    except InvalidWebhook as error:
         log.warning("Twilio inbound webhook rejected: %s", error)
         return _text(f"Not a Twilio message: {error}", 400)
     try:
         result = services().conversations.handle(inbound, now(), inline_limit=INLINE_REPLIES)
     except StorageError as error:
         return _unstored(f"Twilio inbound {inbound.provider_id}", error)
-    return _twiml(channel.render_twiml(result.replies))
+    return _twiml(render_twiml(result.replies))
 
 
 @bp.post("/status")
@@ -121,71 +125,22 @@ def status_callback() -> Response:
     if not _signed():
         return _text("Invalid Twilio signature.", 403)
     try:
-        update = channel.parse_status(request.form)
-    except channel.InvalidWebhook as error:
+        update = parse_status(request.form)
+    except InvalidWebhook as error:
         return _text(f"Not a Twilio status callback: {error}", 400)
-    except channel.IgnoredStatus as error:
-        log.info("Twilio status callback ignored: %s", error)
-        return _text("ignored", 200)
+    if isinstance(update, Ignored):
+        log.info("Twilio status callback ignored: %s", update.reason)
+        return _text(update.outcome.value, 200)
     message_id = _message_id(request.args.get("m"))
+    container = services()
     try:
-        outcome = apply_status(update, message_id)
+        outcome = record_status(
+            container.db, container.conversations.contacts, update, message_id, now()
+        )
     except StorageError as error:
         return _unstored(f"Twilio status {update.status} for {update.sid}", error)
-    return _text(outcome, 200)
+    return _text(outcome.value, 200)
 
 
 def _message_id(raw: str | None) -> int | None:
     return int(raw) if raw and raw.isdigit() else None
-
-
-def apply_status(update: channel.StatusUpdate, message_id: int | None) -> str:
-    """Record a status callback; returns what happened (updated/stale/unknown/attached)."""
-    container = services()
-    at = now()
-    error_code = str(update.error_code) if update.error_code is not None else None
-    with transaction(container.db) as session:
-        result = outbox_repo.update_status_by_provider_id(
-            session, channel.CHANNEL, update.sid, MessageStatus(update.status), error_code, now=at
-        )
-        outcome: Any = result.value
-        # The sender died before recording the sid: the callback URL names the message.
-        if (
-            result is outbox_repo.StatusUpdate.UNKNOWN
-            and message_id is not None
-            and sms_repo.attach_provider_id(
-                session, message_id, channel.CHANNEL, update.sid, now=at
-            )
-        ):
-            log.warning(
-                "message %s: MessageSid %s attached from a status callback (its send "
-                "was never recorded)",
-                message_id,
-                update.sid,
-            )
-            outbox_repo.update_status_by_provider_id(
-                session,
-                channel.CHANNEL,
-                update.sid,
-                MessageStatus(update.status),
-                error_code,
-                now=at,
-            )
-            outcome = "attached"
-        if outcome == "unknown":
-            log.info("status %s for unknown MessageSid %s", update.status, update.sid)
-            return "unknown"
-        effect = update.contact_effect
-        if effect is not None:
-            contact_id = sms_repo.contact_of_sent(session, channel.CHANNEL, update.sid)
-            if contact_id is not None:
-                apply_contact_effect(
-                    container.conversations.contacts,
-                    session,
-                    contact_id,
-                    None,
-                    at,
-                    effect=effect,
-                    code=update.error_code,
-                )
-    return str(outcome)

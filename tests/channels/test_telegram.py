@@ -1,4 +1,4 @@
-"""channels.telegram: every fixture update parsed, and Outgoing rendered into Bot API calls."""
+"""channels/telegram/: every fixture update parsed, and Outgoing rendered into Bot API calls."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from bot import keywords
 from bot.messages import Choice, InboundKind, Outgoing
-from channels import telegram as tg
+from channels.telegram import keyboards, updates
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "telegram"
 
@@ -65,7 +65,7 @@ def test_parse_fixture(
     code: str | None,
 ) -> None:
     payload = fixture(name)
-    parsed = tg.parse_update(payload)
+    parsed = updates.parse_update(payload)
     assert parsed.update_id == payload["update_id"]
     assert parsed.outcome == outcome
     assert parsed.chat_id == chat
@@ -84,11 +84,11 @@ def test_parse_fixture(
     assert inbound.start_code == code
     assert inbound.provider_id is not None
     assert inbound.provider_id.startswith(f"{payload['update_id']}:")
-    assert tg.parse_update(payload).inbound == inbound  # the same update, the same key
+    assert updates.parse_update(payload).inbound == inbound  # the same update, the same key
 
 
 def test_callback_press_carries_step_label_and_message() -> None:
-    parsed = tg.parse_update(fixture("callback_query"))
+    parsed = updates.parse_update(fixture("callback_query"))
     press = parsed.callback
     assert press is not None
     assert press.query_id == "2581743015993328104"
@@ -123,7 +123,7 @@ def message_with_text(text: str, **changes: Any) -> dict[str, Any]:
 def test_commands_in_private_chat(
     text: str, kind: InboundKind, expected_text: str | None, code: str | None
 ) -> None:
-    parsed = tg.parse_update(message_with_text(text))
+    parsed = updates.parse_update(message_with_text(text))
     assert parsed.inbound is not None
     assert parsed.inbound.kind == kind
     if expected_text is not None:
@@ -143,7 +143,7 @@ def test_commands_in_private_chat(
     ],
 )  # fmt: skip
 def test_other_updates_are_ignored(payload: dict[str, Any], reason_part: str) -> None:
-    parsed = tg.parse_update(payload)
+    parsed = updates.parse_update(payload)
     assert parsed.outcome == "ignored"
     assert reason_part in parsed.reason
     assert parsed.inbound is None
@@ -152,12 +152,12 @@ def test_other_updates_are_ignored(payload: dict[str, Any], reason_part: str) ->
 def test_messages_from_bots_and_service_messages_are_ignored() -> None:
     from_bot = message_with_text("hei")
     from_bot["message"]["from"]["is_bot"] = True
-    assert tg.parse_update(from_bot).outcome == "ignored"
+    assert updates.parse_update(from_bot).outcome == "ignored"
     service = fixture("message_text")
     del service["message"]["text"]
     service["message"]["pinned_message"] = {"message_id": 1, "date": 0, "chat": {"id": 1,
                                             "type": "private"}}  # fmt: skip
-    assert tg.parse_update(service).outcome == "ignored"
+    assert updates.parse_update(service).outcome == "ignored"
 
 
 def test_unblocking_is_reported() -> None:
@@ -167,15 +167,15 @@ def test_unblocking_is_reported() -> None:
         {**member["new_chat_member"]},
         {"user": member["old_chat_member"]["user"], "status": "member"},
     )
-    assert tg.parse_update(payload).outcome == "unblocked"
+    assert updates.parse_update(payload).outcome == "unblocked"
 
 
 @pytest.mark.parametrize(
     "body", [None, [], {"message": {}}, {"update_id": "1"}, {"update_id": True}]
 )
 def test_malformed_bodies_raise_a_typed_error(body: Any) -> None:
-    with pytest.raises(tg.TelegramUpdateError) as info:
-        tg.parse_update(body)
+    with pytest.raises(updates.TelegramUpdateError) as info:
+        updates.parse_update(body)
     assert info.value.retryable is False
 
 
@@ -215,15 +215,15 @@ def _broken(path: str, value: Any) -> dict[str, Any]:
     ],
 )
 def test_fields_of_the_wrong_type_raise_a_typed_error(path: str, value: Any) -> None:
-    with pytest.raises(tg.TelegramUpdateError, match="not a Bot API Update"):
-        tg.parse_update(_broken(path, value))
+    with pytest.raises(updates.TelegramUpdateError, match="not a Bot API Update"):
+        updates.parse_update(_broken(path, value))
 
 
 def test_fields_from_newer_bot_api_versions_are_accepted() -> None:
     payload = fixture("message_text")
     payload["message"]["reaction_of_the_future"] = {"emoji": "👍", "count": 3}
     payload["update_kind_of_the_future"] = 5
-    parsed = tg.parse_update(payload)
+    parsed = updates.parse_update(payload)
     assert (
         parsed.inbound is not None
         and parsed.inbound.text == fixture("message_text")["message"]["text"]
@@ -239,19 +239,19 @@ def test_press_on_a_message_too_old_to_show() -> None:
         "message_id": message["message_id"],
         "date": 0,
     }
-    parsed = tg.parse_update(payload)
+    parsed = updates.parse_update(payload)
     press = parsed.callback
     assert press is not None and parsed.chat_id == "6012345678"
     assert (press.message_id, press.message_text, press.label) == (413, "", None)
     assert (press.step_id, press.value) == ("q1", "4")
-    assert tg.edit_chosen_params(press) is None
+    assert keyboards.edit_chosen_params(press) is None
     assert parsed.inbound is not None and parsed.inbound.kind == InboundKind.BUTTON
 
 
 def test_press_without_its_message_is_read_from_the_user() -> None:
     payload = fixture("callback_query")
     del payload["callback_query"]["message"]
-    parsed = tg.parse_update(payload)
+    parsed = updates.parse_update(payload)
     assert parsed.outcome == "message" and parsed.chat_id == "6012345678"
     assert parsed.callback is not None and parsed.callback.message_id is None
 
@@ -259,24 +259,24 @@ def test_press_without_its_message_is_read_from_the_user() -> None:
 def test_press_in_a_group_and_press_without_data_are_ignored() -> None:
     group = fixture("callback_query")
     group["callback_query"]["message"]["chat"] = {"id": -4123456789, "type": "group"}
-    assert tg.parse_update(group).outcome == "ignored"
+    assert updates.parse_update(group).outcome == "ignored"
     no_data = fixture("callback_query")
     del no_data["callback_query"]["data"]
-    assert "without callback data" in tg.parse_update(no_data).reason
+    assert "without callback data" in updates.parse_update(no_data).reason
 
 
 def test_empty_media_is_not_media() -> None:
     payload = fixture("message_photo")
     payload["message"]["photo"] = []
     del payload["message"]["caption"]
-    assert tg.parse_update(payload).reason == "service message without text"
+    assert updates.parse_update(payload).reason == "service message without text"
 
 
 @pytest.mark.parametrize(
     ("code", "hint"), [("fi", "fi"), ("en-US", "en"), ("pt-br", "pt"), ("", None), (None, None)]
 )
 def test_language_hint(code: str | None, hint: str | None) -> None:
-    assert tg.language_hint(code) == hint
+    assert updates.language_hint(code) == hint
 
 
 # --- rendering ---------------------------------------------------------------------------
@@ -289,7 +289,7 @@ def choices(*pairs: tuple[str, str]) -> tuple[Choice, ...]:
 def test_scale_renders_one_row_of_numbers() -> None:
     out = Outgoing("Kuinka tyytyväinen olet?", "fi", step_id="q1",
                    choices=choices(*[(str(i), str(i)) for i in range(1, 6)]))  # fmt: skip
-    params = tg.send_message_params(out, "6012345678")
+    params = keyboards.send_message_params(out, "6012345678")
     assert params["chat_id"] == 6012345678
     assert params["text"] == "Kuinka tyytyväinen olet?"
     rows = params["reply_markup"]["inline_keyboard"]
@@ -301,7 +301,7 @@ def test_scale_renders_one_row_of_numbers() -> None:
 def test_nps_renders_two_rows() -> None:
     out = Outgoing("Suosittelisitko?", "fi", step_id="nps",
                    choices=choices(*[(str(i), str(i)) for i in range(11)]))  # fmt: skip
-    rows = tg.send_message_params(out, 1)["reply_markup"]["inline_keyboard"]
+    rows = keyboards.send_message_params(out, 1)["reply_markup"]["inline_keyboard"]
     assert [len(row) for row in rows] == [6, 5]
     assert rows[1][-1] == {"text": "10", "callback_data": "nps:10"}
 
@@ -311,64 +311,64 @@ def test_smiley_and_choice_labels_get_a_row_each_and_yes_no_shares_one() -> None
                       choices=choices(("1", "😞 Erittäin huono"), ("2", "🙁 Huono"),
                                       ("3", "😐 Ei hyvä eikä huono"), ("4", "🙂 Hyvä"),
                                       ("5", "😀 Erittäin hyvä")))  # fmt: skip
-    rows = tg.send_message_params(smiley, 1)["reply_markup"]["inline_keyboard"]
+    rows = keyboards.send_message_params(smiley, 1)["reply_markup"]["inline_keyboard"]
     assert [len(row) for row in rows] == [1, 1, 1, 1, 1]
     assert rows[4][0]["text"] == "😀 Erittäin hyvä"
     yes_no = Outgoing("Löysitkö?", "fi", step_id="found",
                       choices=choices(("yes", "Kyllä"), ("no", "Ei")))  # fmt: skip
-    rows = tg.send_message_params(yes_no, 1)["reply_markup"]["inline_keyboard"]
+    rows = keyboards.send_message_params(yes_no, 1)["reply_markup"]["inline_keyboard"]
     assert rows == [[{"text": "Kyllä", "callback_data": "found:yes"},
                      {"text": "Ei", "callback_data": "found:no"}]]  # fmt: skip
 
 
 def test_no_choices_means_no_keyboard() -> None:
-    params = tg.send_message_params(Outgoing("Kiitos!", "fi"), "42")
+    params = keyboards.send_message_params(Outgoing("Kiitos!", "fi"), "42")
     assert params == {"chat_id": 42, "text": "Kiitos!"}
 
 
 def test_callback_data_stays_within_64_bytes_and_round_trips() -> None:
     long_step = "s" * 62
-    data = tg.encode_callback_data(long_step, "yes")
+    data = keyboards.encode_callback_data(long_step, "yes")
     assert data == ":yes"
-    assert tg.decode_callback_data(data) == (None, "yes")
-    assert tg.encode_callback_data("q", "ä" * 40) is None
-    assert tg.decode_callback_data("q2:lang:fi") == ("q2", "lang:fi")
-    assert tg.decode_callback_data("plain") == (None, "plain")
+    assert keyboards.decode_callback_data(data) == (None, "yes")
+    assert keyboards.encode_callback_data("q", "ä" * 40) is None
+    assert keyboards.decode_callback_data("q2:lang:fi") == ("q2", "lang:fi")
+    assert keyboards.decode_callback_data("plain") == (None, "plain")
     out = Outgoing("?", "fi", step_id="q", choices=choices(("ok", "OK"), ("ä" * 40, "Liian pitkä")))
-    rows = tg.send_message_params(out, 1)["reply_markup"]["inline_keyboard"]
+    rows = keyboards.send_message_params(out, 1)["reply_markup"]["inline_keyboard"]
     assert [b["text"] for row in rows for b in row] == ["OK"]
 
 
 def test_long_texts_are_cut_to_the_api_limit() -> None:
-    params = tg.send_message_params(Outgoing("x" * 5000, "fi"), 1)
+    params = keyboards.send_message_params(Outgoing("x" * 5000, "fi"), 1)
     assert len(params["text"]) == 4096
 
 
 def test_chosen_answer_edit_and_callback_answer() -> None:
-    press = tg.parse_update(fixture("callback_query")).callback
+    press = updates.parse_update(fixture("callback_query")).callback
     assert press is not None
-    edit = tg.edit_chosen_params(press)
+    edit = keyboards.edit_chosen_params(press)
     assert edit is not None
     assert edit["chat_id"] == 6012345678
     assert edit["message_id"] == 413
     assert edit["text"].endswith("\n\n✅ 4")
     assert edit["text"].startswith("Kysymys 1/5")
     assert "reply_markup" not in edit  # editing without one removes the buttons
-    assert tg.answer_callback_params(press) == {"callback_query_id": "2581743015993328104"}
-    reply = tg.webhook_reply("answerCallbackQuery", tg.answer_callback_params(press))
+    assert keyboards.answer_callback_params(press) == {"callback_query_id": "2581743015993328104"}
+    reply = keyboards.webhook_reply("answerCallbackQuery", keyboards.answer_callback_params(press))
     assert reply == {"method": "answerCallbackQuery", "callback_query_id": press.query_id}
 
 
 def test_stale_press_toast_and_button_removal() -> None:
-    press = tg.parse_update(fixture("callback_query")).callback
+    press = updates.parse_update(fixture("callback_query")).callback
     assert press is not None
-    assert tg.answer_callback_params(press, tg.already_answered("fi")) == {
+    assert keyboards.answer_callback_params(press, keyboards.already_answered("fi")) == {
         "callback_query_id": press.query_id,
         "text": "Tähän kysymykseen on jo vastattu.",
     }
-    assert "redan" in tg.already_answered("sv")
-    assert tg.already_answered("so") == tg.already_answered("en")
-    edit = tg.edit_chosen_params(press, chosen=False)
+    assert "redan" in keyboards.already_answered("sv")
+    assert keyboards.already_answered("so") == keyboards.already_answered("en")
+    edit = keyboards.edit_chosen_params(press, chosen=False)
     assert edit is not None
     assert edit["text"] == press.message_text
     assert "reply_markup" not in edit
@@ -376,18 +376,18 @@ def test_stale_press_toast_and_button_removal() -> None:
 
 def test_deep_link() -> None:
     assert (
-        tg.deep_link("@kirjastokysely_bot", "kirjasto_kaarina_1")
+        keyboards.deep_link("@kirjastokysely_bot", "kirjasto_kaarina_1")
         == "https://t.me/kirjastokysely_bot?start=kirjasto_kaarina_1"
     )
     with pytest.raises(ValueError, match="start code"):
-        tg.deep_link("kirjastokysely_bot", "ei käy")
+        keyboards.deep_link("kirjastokysely_bot", "ei käy")
     with pytest.raises(ValueError, match="TELEGRAM_BOT_USERNAME"):
-        tg.deep_link("", "koodi")
+        keyboards.deep_link("", "koodi")
 
 
 def test_commands_reach_the_core_as_its_keywords() -> None:
     def text_of(command: str) -> str:
-        inbound = tg.parse_update(message_with_text(command)).inbound
+        inbound = updates.parse_update(message_with_text(command)).inbound
         assert inbound is not None
         return inbound.text
 
@@ -399,6 +399,6 @@ def test_commands_reach_the_core_as_its_keywords() -> None:
 def test_menu_buttons_without_a_step_come_back_as_text() -> None:
     payload = fixture("callback_query")
     payload["callback_query"]["data"] = ":SV"
-    inbound = tg.parse_update(payload).inbound
+    inbound = updates.parse_update(payload).inbound
     assert inbound is not None
     assert (inbound.kind, inbound.text) == (InboundKind.TEXT, "SV")

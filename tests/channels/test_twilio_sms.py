@@ -1,4 +1,4 @@
-"""channels/twilio_sms.py over the real Twilio payload fixtures and the loopback fake API."""
+"""channels/twilio/ over the real Twilio payload fixtures and the loopback fake API."""
 
 from __future__ import annotations
 
@@ -7,8 +7,21 @@ from xml.etree import ElementTree
 
 import pytest
 
+from bot.clean import clean_text
 from bot.messages import InboundKind, Outgoing, OutgoingKind
-from channels import twilio_sms as tw
+from channels.base import ContactEffect, Ignored, InboundOutcome
+from channels.twilio.inbound import InvalidWebhook, RejectReason, parse_inbound
+from channels.twilio.sender import (
+    PermanentSendError,
+    RetryableSendError,
+    SendError,
+    TwilioSender,
+    classify_rest_error,
+    parse_retry_after,
+)
+from channels.twilio.signature import compute_signature, public_url, verify_signature
+from channels.twilio.status import FINAL_STATUSES, parse_status
+from channels.twilio.twiml import MAX_INBOUND_CHARS, render_twiml
 from tests.fakes.twilio_api import FakeTwilioAPI, load_fixture
 
 SIGNATURES = load_fixture("signature_vectors.json")["vectors"]
@@ -20,10 +33,10 @@ SIGNATURES = load_fixture("signature_vectors.json")["vectors"]
 @pytest.mark.parametrize("vector", SIGNATURES, ids=[v["name"] for v in SIGNATURES])
 def test_signature_vectors_validate(vector: dict) -> None:
     assert (
-        tw.compute_signature(vector["auth_token"], vector["url"], vector["params"])
+        compute_signature(vector["auth_token"], vector["url"], vector["params"])
         == (vector["expected_signature"])
     )
-    assert tw.verify_signature(
+    assert verify_signature(
         vector["auth_token"], vector["url"], vector["params"], vector["expected_signature"]
     )
 
@@ -36,21 +49,21 @@ def test_signature_vectors_reject_tampering(vector: dict) -> None:
         vector["params"],
         vector["expected_signature"],
     )
-    assert not tw.verify_signature(token, url, params, None)
-    assert not tw.verify_signature(token, url, params, "")
-    assert not tw.verify_signature("0" * 32, url, params, sig)
-    assert not tw.verify_signature(token, url.replace("kysely", "kyselu"), params, sig)
+    assert not verify_signature(token, url, params, None)
+    assert not verify_signature(token, url, params, "")
+    assert not verify_signature("0" * 32, url, params, sig)
+    assert not verify_signature(token, url.replace("kysely", "kyselu"), params, sig)
     changed = dict(params, Body=params.get("Body", "") + "!")
-    assert not tw.verify_signature(token, url, changed, sig)
+    assert not verify_signature(token, url, changed, sig)
     # an extra field Twilio did not send breaks it, a dropped one too
-    assert not tw.verify_signature(token, url, dict(params, Extra="1"), sig)
-    assert not tw.verify_signature(token, url, {k: v for k, v in params.items() if k != "To"}, sig)
+    assert not verify_signature(token, url, dict(params, Extra="1"), sig)
+    assert not verify_signature(token, url, {k: v for k, v in params.items() if k != "To"}, sig)
 
 
 def test_explicit_port_fails_once_the_port_is_dropped() -> None:
     vector = next(v for v in SIGNATURES if v["name"] == "explicit_port")
     url = vector["url"].replace(":8443", "")
-    assert not tw.verify_signature(
+    assert not verify_signature(
         vector["auth_token"], url, vector["params"], vector["expected_signature"]
     )
 
@@ -95,13 +108,13 @@ PUBLIC_URL_CASES = [
     ("kwargs", "expected"), [c[1:] for c in PUBLIC_URL_CASES], ids=[c[0] for c in PUBLIC_URL_CASES]
 )
 def test_public_url(kwargs: dict, expected: str) -> None:
-    assert tw.public_url(**kwargs) == expected
+    assert public_url(**kwargs) == expected
 
 
 def test_rebuilt_url_validates_the_explicit_port_vector() -> None:
     vector = next(v for v in SIGNATURES if v["name"] == "explicit_port")
-    url = tw.public_url(scheme="https", host="kysely.example.fi:8443", path="/webhooks/twilio/sms")
-    assert tw.verify_signature(
+    url = public_url(scheme="https", host="kysely.example.fi:8443", path="/webhooks/twilio/sms")
+    assert verify_signature(
         vector["auth_token"], url, vector["params"], vector["expected_signature"]
     )
 
@@ -162,7 +175,7 @@ INBOUND_CASES = [
 def test_parse_inbound_fixtures(
     fixture: str, kind: InboundKind, text: str, sid: str, address: str
 ) -> None:
-    inbound = tw.parse_inbound(load_fixture(fixture))
+    inbound = parse_inbound(load_fixture(fixture))
     assert inbound.channel == "sms"
     assert inbound.kind is kind
     assert inbound.text == text
@@ -173,32 +186,32 @@ def test_parse_inbound_fixtures(
 def test_missing_body_counts_as_empty() -> None:
     form = load_fixture("inbound_mms.json")
     del form["Body"]
-    inbound = tw.parse_inbound(form)
+    inbound = parse_inbound(form)
     assert (inbound.kind, inbound.text) == (InboundKind.MEDIA, "")
     form = load_fixture("inbound_sms.json")
     del form["Body"]
-    inbound = tw.parse_inbound(form)
+    inbound = parse_inbound(form)
     assert (inbound.kind, inbound.text) == (InboundKind.TEXT, "")
 
 
 def test_mms_with_a_caption_is_text() -> None:
     form = dict(load_fixture("inbound_mms.json"), Body="4")
-    assert tw.parse_inbound(form).kind is InboundKind.TEXT
+    assert parse_inbound(form).kind is InboundKind.TEXT
 
 
 def test_unknown_fields_are_ignored() -> None:
     form = dict(load_fixture("inbound_sms.json"), NewFieldFromTwilio="x", AddOns="{}")
-    assert tw.parse_inbound(form).text == "Kyllä, vastaan mielelläni kyselyyn."
+    assert parse_inbound(form).text == "Kyllä, vastaan mielelläni kyselyyn."
 
 
 def test_long_and_odd_bodies_are_cleaned_and_bounded() -> None:
     form = dict(load_fixture("inbound_sms.json"), Body="a\x00b\x07c\ud800d" + "x" * 10_000)
-    inbound = tw.parse_inbound(form)
+    inbound = parse_inbound(form)
     assert inbound.text.startswith("abc?d")
-    assert len(inbound.text) == tw.MAX_INBOUND_CHARS
+    assert len(inbound.text) == MAX_INBOUND_CHARS
     inbound.text.encode("utf-8")  # storable
     decomposed = dict(load_fixture("inbound_sms.json"), Body="BO\u0308RJA")
-    assert tw.parse_inbound(decomposed).text == "BÖRJA"
+    assert parse_inbound(decomposed).text == "BÖRJA"
 
 
 @pytest.mark.parametrize(
@@ -219,21 +232,21 @@ def test_opt_out_type_reaches_the_core(body: str, opt_out_type: str, keyword: st
     form = dict(load_fixture("inbound_sms.json"), Body=body)
     if opt_out_type:
         form["OptOutType"] = opt_out_type
-    inbound = tw.parse_inbound(form)
+    inbound = parse_inbound(form)
     assert inbound.provider_keyword == keyword
     assert inbound.text == body  # what the citizen sent is kept for the record
 
 
 @pytest.mark.parametrize(
     ("missing", "reason"),
-    [("From", tw.RejectReason.NO_SENDER), ("MessageSid", tw.RejectReason.NO_MESSAGE_SID)],
+    [("From", RejectReason.NO_SENDER), ("MessageSid", RejectReason.NO_MESSAGE_SID)],
 )
-def test_forms_without_sender_or_sid_are_rejected(missing: str, reason: tw.RejectReason) -> None:
+def test_forms_without_sender_or_sid_are_rejected(missing: str, reason: RejectReason) -> None:
     form = load_fixture("inbound_sms.json")
     for name in (missing, "SmsMessageSid", "SmsSid") if missing == "MessageSid" else (missing,):
         del form[name]
-    with pytest.raises(tw.InvalidWebhook) as info:
-        tw.parse_inbound(form)
+    with pytest.raises(InvalidWebhook) as info:
+        parse_inbound(form)
     assert info.value.reason is reason
 
 
@@ -246,7 +259,7 @@ STATUS_CASES = [
         "status_undelivered.json",
         "undelivered",
         30003,
-        tw.ContactEffect.UNREACHABLE,
+        ContactEffect.UNREACHABLE,
         datetime(2026, 5, 14, 9, 21, tzinfo=UTC),
     ),
 ]
@@ -261,22 +274,22 @@ def test_parse_status_fixtures(
     fixture: str,
     status: str,
     code: int | None,
-    effect: tw.ContactEffect | None,
+    effect: ContactEffect | None,
     done_at: datetime | None,
 ) -> None:
     form = load_fixture(fixture)
-    update = tw.parse_status(form)
+    update = parse_status(form)
     assert update.sid == form["MessageSid"]
     assert update.status == status
     assert update.error_code == code
     assert update.contact_effect == effect
     assert update.done_at == done_at
-    assert update.status in tw.FINAL_STATUSES
+    assert update.status in FINAL_STATUSES
 
 
 def test_status_error_message_is_accepted() -> None:
     form = dict(load_fixture("status_failed.json"), ErrorMessage="Message filtered")
-    assert tw.parse_status(form).error_message == "Message filtered"
+    assert parse_status(form).error_message == "Message filtered"
 
 
 @pytest.mark.parametrize(
@@ -287,12 +300,13 @@ def test_intermediate_statuses(twilio_status: str, status: str) -> None:
     form = dict(load_fixture("status_delivered.json"), MessageStatus=twilio_status)
     form["SmsStatus"] = twilio_status
     del form["RawDlrDoneDate"]
-    assert tw.parse_status(form).status == status
+    assert parse_status(form).status == status
 
 
 def test_inbound_statuses_are_ignored() -> None:
-    with pytest.raises(tw.IgnoredStatus):
-        tw.parse_status(load_fixture("inbound_sms.json"))
+    ignored = parse_status(load_fixture("inbound_sms.json"))
+    assert isinstance(ignored, Ignored) and ignored.outcome is InboundOutcome.IGNORED
+    assert "'received' is not an outbound delivery status" in ignored.reason
 
 
 # --- TwiML ----------------------------------------------------------------------------------
@@ -303,7 +317,7 @@ def test_render_twiml_one_message_per_reply() -> None:
         Outgoing("Kiitos! <3 & tervetuloa", "fi", OutgoingKind.INFO),
         Outgoing("Kuinka tyytyväinen olit? Vastaa 1-5.", "fi", step_id="q1"),
     ]
-    root = ElementTree.fromstring(tw.render_twiml(replies))
+    root = ElementTree.fromstring(render_twiml(replies))
     assert root.tag == "Response"
     assert [m.text for m in root.findall("Message")] == [
         "Kiitos! <3 & tervetuloa",
@@ -312,8 +326,8 @@ def test_render_twiml_one_message_per_reply() -> None:
 
 
 def test_render_twiml_empty_and_control_characters() -> None:
-    assert ElementTree.fromstring(tw.render_twiml([])).findall("Message") == []
-    root = ElementTree.fromstring(tw.render_twiml([Outgoing("a\x01b😊", "en")]))
+    assert ElementTree.fromstring(render_twiml([])).findall("Message") == []
+    root = ElementTree.fromstring(render_twiml([Outgoing("a\x01b😊", "en")]))
     assert root.findall("Message")[0].text == "ab😊"
 
 
@@ -332,9 +346,9 @@ def test_render_twiml_writes_what_the_twilio_library_writes(texts: list[str]) ->
 
     library = MessagingResponse()
     for text in texts:
-        if tw.clean_text(text).strip():
-            library.message(tw.clean_text(text))
-    assert tw.render_twiml(texts) == library.to_xml(xml_declaration=True)
+        if clean_text(text).strip():
+            library.message(clean_text(text))
+    assert render_twiml(texts) == library.to_xml(xml_declaration=True)
 
 
 # --- sending --------------------------------------------------------------------------------
@@ -350,14 +364,14 @@ def fake() -> FakeTwilioAPI:
 
 
 @pytest.fixture
-def sender(fake: FakeTwilioAPI) -> tw.TwilioSender:
-    return tw.TwilioSender(
+def sender(fake: FakeTwilioAPI) -> TwilioSender:
+    return TwilioSender(
         fake.account_sid, fake.auth_token, from_number=FROM, base_url=fake.base_url, timeout=5
     )
 
 
 def test_send_uses_the_real_sdk_against_the_base_url(
-    fake: FakeTwilioAPI, sender: tw.TwilioSender
+    fake: FakeTwilioAPI, sender: TwilioSender
 ) -> None:
     result = sender.send(TO, "Hei! Kuinka tyytyväinen olit? 😊", status_callback="https://x/cb?m=7")
     assert result.sid.startswith("SM") and len(result.sid) == 34
@@ -374,7 +388,7 @@ def test_send_uses_the_real_sdk_against_the_base_url(
 
 
 def test_send_through_a_messaging_service(fake: FakeTwilioAPI) -> None:
-    sender = tw.TwilioSender(
+    sender = TwilioSender(
         fake.account_sid,
         fake.auth_token,
         messaging_service_sid="MG581e99732220afadc08fb3fe98e4bcbc",
@@ -386,26 +400,26 @@ def test_send_through_a_messaging_service(fake: FakeTwilioAPI) -> None:
     assert "From" not in fake.creates()[0].form
 
 
-RETRY, PERMANENT = tw.RetryableSendError, tw.PermanentSendError
+RETRY, PERMANENT = RetryableSendError, PermanentSendError
 ERROR_CASES = [
     # name, script, error type, code, retry_after, contact effect
-    ("429 with Retry-After", dict(status=429, retry_after=7), RETRY, 20429, 7.0, None),
-    ("500", dict(status=500), RETRY, 20500, None, None),
-    ("503 with Retry-After", dict(status=503, retry_after=2), RETRY, 20500, 2.0, None),
-    ("502 html", dict(status=502, body="<html>Bad Gateway</html>"), RETRY, 502, None, None),
-    ("21610 unsubscribed", dict(status=400, code=21610), PERMANENT, 21610, None,
-     tw.ContactEffect.OPTED_OUT),
-    ("21211 invalid", dict(status=400, code=21211), PERMANENT, 21211, None,
-     tw.ContactEffect.INVALID),
-    ("21614 not mobile", dict(status=400, code=21614), PERMANENT, 21614, None,
-     tw.ContactEffect.INVALID),
-    ("30003 unreachable", dict(status=400, code=30003), PERMANENT, 30003, None,
-     tw.ContactEffect.UNREACHABLE),
-    ("30005 unknown", dict(status=400, code=30005), PERMANENT, 30005, None,
-     tw.ContactEffect.UNREACHABLE),
-    ("30006 landline", dict(status=400, code=30006), PERMANENT, 30006, None,
-     tw.ContactEffect.UNREACHABLE),
-    ("21602 other 4xx", dict(status=400, code=21602), PERMANENT, 21602, None, None),
+    ("429 with Retry-After", dict(status=429, retry_after=7), RETRY, "20429", 7.0, None),
+    ("500", dict(status=500), RETRY, "20500", None, None),
+    ("503 with Retry-After", dict(status=503, retry_after=2), RETRY, "20500", 2.0, None),
+    ("502 html", dict(status=502, body="<html>Bad Gateway</html>"), RETRY, "502", None, None),
+    ("21610 unsubscribed", dict(status=400, code=21610), PERMANENT, "21610", None,
+     ContactEffect.OPTED_OUT),
+    ("21211 invalid", dict(status=400, code=21211), PERMANENT, "21211", None,
+     ContactEffect.INVALID),
+    ("21614 not mobile", dict(status=400, code=21614), PERMANENT, "21614", None,
+     ContactEffect.INVALID),
+    ("30003 unreachable", dict(status=400, code=30003), PERMANENT, "30003", None,
+     ContactEffect.UNREACHABLE),
+    ("30005 unknown", dict(status=400, code=30005), PERMANENT, "30005", None,
+     ContactEffect.UNREACHABLE),
+    ("30006 landline", dict(status=400, code=30006), PERMANENT, "30006", None,
+     ContactEffect.UNREACHABLE),
+    ("21602 other 4xx", dict(status=400, code=21602), PERMANENT, "21602", None, None),
 ]  # fmt: skip
 
 
@@ -416,19 +430,19 @@ ERROR_CASES = [
 )
 def test_send_errors_are_typed(
     fake: FakeTwilioAPI,
-    sender: tw.TwilioSender,
+    sender: TwilioSender,
     script: dict,
-    error_type: type[tw.SendError],
-    code: int,
+    error_type: type[SendError],
+    code: str,
     retry_after: float | None,
-    effect: tw.ContactEffect | None,
+    effect: ContactEffect | None,
 ) -> None:
     fake.fail_next(**script)
-    with pytest.raises(tw.SendError) as info:
+    with pytest.raises(SendError) as info:
         sender.send(TO, "Hei")
     error = info.value
     assert type(error) is error_type
-    assert error.retryable is (error_type is tw.RetryableSendError)
+    assert error.retryable is (error_type is RetryableSendError)
     assert (error.code, error.retry_after, error.contact_effect) == (code, retry_after, effect)
     assert not error.maybe_sent
     assert fake.messages == []
@@ -437,31 +451,31 @@ def test_send_errors_are_typed(
 
 
 def test_fixture_error_bodies_parse_into_the_same_codes(
-    fake: FakeTwilioAPI, sender: tw.TwilioSender
+    fake: FakeTwilioAPI, sender: TwilioSender
 ) -> None:
     for name in ("error_21610_response.json", "error_429_response.json"):
         body = load_fixture(name)
-        error = tw.classify_rest_error(body["status"], body["code"], body["message"], None)
+        error = classify_rest_error(body["status"], body["code"], body["message"], None)
         assert error.retryable is (body["status"] == 429)
     fake.fail_for(TO, 21610)
-    with pytest.raises(tw.PermanentSendError) as info:
+    with pytest.raises(PermanentSendError) as info:
         sender.send(TO, "Hei")
-    assert info.value.contact_effect is tw.ContactEffect.OPTED_OUT
+    assert info.value.contact_effect is ContactEffect.OPTED_OUT
 
 
 def test_connection_refused_is_retryable_and_not_sent() -> None:
-    sender = tw.TwilioSender("AC" + "0" * 32, "t", from_number=FROM, base_url="http://127.0.0.1:9")
-    with pytest.raises(tw.RetryableSendError) as info:
+    sender = TwilioSender("AC" + "0" * 32, "t", from_number=FROM, base_url="http://127.0.0.1:9")
+    with pytest.raises(RetryableSendError) as info:
         sender.send(TO, "Hei")
     assert not info.value.maybe_sent
 
 
 def test_dropped_answer_is_maybe_sent_and_can_be_found(
-    fake: FakeTwilioAPI, sender: tw.TwilioSender
+    fake: FakeTwilioAPI, sender: TwilioSender
 ) -> None:
     before = datetime.now(UTC) - timedelta(seconds=1)
     fake.drop_next()
-    with pytest.raises(tw.RetryableSendError) as info:
+    with pytest.raises(RetryableSendError) as info:
         sender.send(TO, "Kiitos vastauksestasi!")
     assert info.value.maybe_sent
     assert sender.find_sent(TO, "Kiitos vastauksestasi!", before) == fake.messages[0]["sid"]
@@ -476,14 +490,14 @@ def test_dropped_answer_is_maybe_sent_and_can_be_found(
 )  # fmt: skip
 def test_parse_retry_after(header: str | None, expected: float | None) -> None:
     now = datetime(2026, 5, 14, 9, 12, 31, tzinfo=UTC)
-    assert tw.parse_retry_after(header, now) == expected
+    assert parse_retry_after(header, now) == expected
 
 
 def test_sender_needs_credentials_and_a_sender() -> None:
     with pytest.raises(ValueError, match="TWILIO_ACCOUNT_SID"):
-        tw.TwilioSender("", "", from_number=FROM)
+        TwilioSender("", "", from_number=FROM)
     with pytest.raises(ValueError, match="TWILIO_FROM_NUMBER"):
-        tw.TwilioSender("AC1", "t")
+        TwilioSender("AC1", "t")
 
 
 def test_sender_reads_proxy_and_ca_settings_from_the_environment_when_made(
@@ -498,10 +512,10 @@ def test_sender_reads_proxy_and_ca_settings_from_the_environment_when_made(
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
     account = "AC" + "0" * 32
-    http = tw.TwilioSender(account, "token", from_number=FROM)._http
+    http = TwilioSender(account, "token", from_number=FROM)._http
     assert isinstance(http._pool, urllib3.ProxyManager)
     assert (http._pool.proxy.host, http._pool.proxy.port) == ("proxy.example", 3128)
     assert http.ca_bundle == "/etc/ssl/certs/ca-certificates.crt"
     monkeypatch.setenv("NO_PROXY", "api.twilio.com")
-    http = tw.TwilioSender(account, "token", from_number=FROM)._http
+    http = TwilioSender(account, "token", from_number=FROM)._http
     assert not isinstance(http._pool, urllib3.ProxyManager)

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from bot.catalogue import Catalogue
-from palaute.api_tokens import hash_token, new_token
-from storage import followups
+from service.api_tokens import hash_token, new_token
+from storage import api_tokens as token_store
 from storage.contacts import ContactStore
 from storage.db import transaction
 from storage.followup_tables import FollowupRow, VisitRow
@@ -61,7 +61,7 @@ def make_token(
 ) -> str:
     token = new_token()
     with transaction(engine) as session:
-        followups.create_token(
+        token_store.create_token(
             session, organisation, name, hash_token(token), datetime.now(UTC), source=source
         )
     return token

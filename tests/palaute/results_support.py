@@ -11,7 +11,7 @@ from flask import Flask
 
 from bot.messages import Inbound
 from palaute.app import create_app
-from palaute.conversations import ConversationService
+from service.conversations import ConversationService
 from tests.palaute.dashboard_support import add_staff
 from tests.palaute.simulator_support import NOW, Clock
 from tests.service.staff_support import CHEAP_ARGON2, write_staff_flows

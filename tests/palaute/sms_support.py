@@ -13,11 +13,11 @@ from xml.etree import ElementTree
 from flask import Flask
 from flask.testing import FlaskClient
 
-from channels.twilio_sms import compute_signature
+from channels.twilio.signature import compute_signature
 from palaute.app import create_app
-from palaute.outbox import SmsOutbox, build_sms_outbox
-from palaute.retry import RetryPolicy
 from palaute.web import EXTENSION_KEY
+from service.retry import RetryPolicy
+from service.sms_outbox import SmsOutbox
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioAPI, load_fixture
 
 PUBLIC = "https://kysely.example.fi"
@@ -144,6 +144,6 @@ class Phone:
 
 def worker_for(app: Flask, clock: Clock, **kwargs: Any) -> SmsOutbox:
     kwargs.setdefault("policy", RetryPolicy(max_attempts=4))
-    worker = build_sms_outbox(services_of(app), clock=clock, sleep=lambda _s: None, **kwargs)
+    worker = services_of(app).sms_outbox(clock=clock, sleep=lambda _s: None, **kwargs)
     assert worker is not None
     return worker

@@ -23,9 +23,9 @@ from sqlalchemy import Engine
 
 from bot.catalogue import Catalogue
 from bot.messages import Inbound
-from palaute.clock import FollowupDispatcher
-from palaute.conversations import ConversationService
-from palaute.visits import Intake, Visit, store_visits
+from service.conversations import ConversationService
+from service.followups import FollowupDispatcher
+from service.visits import Intake, Visit, store_visits
 from storage.contacts import ContactStore
 from storage.db import make_engine, transaction
 from tests.palaute.followup_support import (
@@ -362,7 +362,7 @@ def test_clock_process_killed_mid_batch_resumes_after_its_lease(
 
 
 def test_staff_see_sent_skipped_started_and_completed(world: World) -> None:
-    from storage import followups
+    from storage import funnel as funnel_store
 
     world.reply("+358400000009", "STOP")
     for i in range(4):
@@ -374,8 +374,8 @@ def test_staff_see_sent_skipped_started_and_completed(world: World) -> None:
     world.reply("+358400000000", "5")  # answers the only question: completed
     world.reply("+358400000001", "kiva")  # not a number: no answer recorded, re-asked
     with transaction(world.engine) as session:
-        [row] = followups.funnel(session, "Kaarina")
-    assert row == followups.FlowFunnel(
+        [row] = funnel_store.funnel(session, "Kaarina")
+    assert row == funnel_store.FlowFunnel(
         flow_id="visit-survey",
         visits=6,
         pending=0,

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from bot.catalogue import Catalogue
 from bot.messages import OutgoingKind
 from bot.run import RunStatus
-from palaute.conversations import ConversationService, StartRequest
+from service.conversations import ConversationService, StartRequest
 from storage import outbox, runs
 from storage.contacts import lock_many
 from storage.db import make_engine, transaction

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from channels.twilio_sms import compute_signature
+from channels.twilio.signature import compute_signature
 from palaute.config import UnsafeConfiguration
 from tests.fakes.twilio_api import AUTH_TOKEN
 from tests.palaute.simulator_support import close_app, make_app

@@ -17,10 +17,11 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from flask import Flask
 
-from channels.twilio_sms import TwilioSender, compute_signature
+from channels.twilio.sender import TwilioSender
+from channels.twilio.signature import compute_signature
 from palaute.cli import main
-from palaute.outbox import SmsOutbox
-from palaute.retry import RetryPolicy
+from service.retry import RetryPolicy
+from service.sms_outbox import SmsOutbox
 from storage import sms as sms_repo
 from storage.db import transaction
 from storage.tables import MessageRow

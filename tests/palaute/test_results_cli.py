@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine
 
 from palaute.cli import main
-from palaute.conversations import ConversationService
+from service.conversations import ConversationService
 from tests.service.support import SECRET, Seeder, visit_catalogue
 
 

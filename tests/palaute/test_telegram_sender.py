@@ -13,15 +13,15 @@ import pytest
 from flask import Flask
 
 from bot.messages import Choice, Outgoing
-from channels.telegram_sender import (
+from channels.telegram.sender import (
     PermanentSendError,
     RateLimiter,
     RetryableSendError,
     TelegramSender,
 )
 from palaute.app import create_app
-from palaute.telegram_outbox import TelegramOutbox, build_telegram_outbox, run_due
 from palaute.web import EXTENSION_KEY
+from service.telegram_outbox import TelegramOutbox
 from storage import messages as message_log
 from storage.db import transaction
 from tests.fakes.telegram_api import FakeBotAPI
@@ -289,9 +289,9 @@ def test_worker_network_error_retries_later(app: Flask, clock: Clock, fake: Fake
 
 def test_clock_hook_uses_one_sender_per_process(app: Flask, clock: Clock, fake: FakeBotAPI) -> None:
     services = app.extensions[EXTENSION_KEY]
-    services.telegram_sender = TelegramSender(fake.token, fake.base_url, limiter=fast_limiter())
+    services.use_telegram_sender(TelegramSender(fake.token, fake.base_url, limiter=fast_limiter()))
     queue_survey(app, clock)
-    assert run_due(services).sent == 1
-    first = build_telegram_outbox(services)
-    second = build_telegram_outbox(services)
+    first = services.telegram_outbox()
+    second = services.telegram_outbox()
+    assert first is not None and first.run_once().sent == 1
     assert first is not None and second is not None and first.sender is second.sender

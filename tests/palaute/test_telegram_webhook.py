@@ -22,10 +22,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
-from channels.telegram_sender import RateLimiter, TelegramSender
+from channels.telegram.sender import RateLimiter, TelegramSender
 from palaute.app import create_app
-from palaute.telegram_outbox import TelegramOutbox
 from palaute.web import EXTENSION_KEY
+from service.telegram_outbox import TelegramOutbox
 from storage import messages as message_log
 from storage import telegram as calls_repo
 from storage.db import transaction

@@ -19,7 +19,7 @@ from flask import Flask
 from bot.catalogue import Catalogue
 from bot.flow import Flow, StepKind
 from bot.replies import parse_reply
-from channels.twilio_sms import compute_signature
+from channels.twilio.signature import compute_signature
 from storage.db import transaction
 from tests.fakes.twilio_api import AUTH_TOKEN, FakeTwilioAPI, load_fixture
 from tests.palaute.sms_support import (

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from palaute.app import create_app
-from storage import followups
+from storage import api_tokens as token_store
 from storage.db import make_engine, transaction
 from tests.palaute.followup_support import SECRET, followup_rows, make_token, write_flows
 
@@ -186,7 +186,7 @@ def test_revoked_token_is_refused_and_tokens_are_stored_hashed(
         stored = conn.exec_driver_sql("SELECT token_hash FROM api_tokens").scalar_one()
     assert token not in stored and len(stored) == 64
     with transaction(db) as session:
-        assert followups.revoke_token(session, "Kaarina", "his", NOW)
+        assert token_store.revoke_token(session, "Kaarina", "his", NOW)
     assert post(client, token, VISIT).status_code == 401
 
 

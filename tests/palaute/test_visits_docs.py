@@ -22,8 +22,8 @@ from sqlalchemy import Engine
 
 from palaute.app import create_app
 from palaute.cli import main
-from palaute.visits import FIELDS
-from palaute.visits_csv import read_export
+from service.visits import FIELDS
+from service.visits_csv import read_export
 from storage.db import make_engine
 from tests.palaute.followup_support import SECRET, make_token, write_flows
 

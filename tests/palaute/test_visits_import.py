@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import Engine
 
 from palaute.cli import main
-from palaute.visits_csv import CsvImportError, read_export
+from service.visits_csv import CsvImportError, read_export
 from storage.db import make_engine
 from tests.palaute.followup_support import SECRET, followup_rows, write_flows
 

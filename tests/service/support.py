@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot.catalogue import Catalogue
 from bot.messages import Inbound
-from palaute.conversations import ConversationService
+from service.conversations import ConversationService
 
 SECRET = "test-address-key"
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday, 10:00 in Helsinki

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.measures import CellKind
-from palaute.conversations import ConversationService
+from service.conversations import ConversationService
 from service.exports import write_csv, write_xlsx
 from service.reports import (
     BadFilter,

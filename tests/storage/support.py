@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from bot.catalogue import Catalogue
 from bot.messages import Inbound
-from palaute.conversations import ConversationService
+from service.conversations import ConversationService
 
 NOW = datetime(2026, 5, 14, 9, 0, tzinfo=UTC)
 SECRET = "test-address-key"

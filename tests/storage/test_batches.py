@@ -14,11 +14,12 @@ from sqlalchemy import Engine
 from bot import engine as flow_engine
 from bot.messages import Outgoing, OutgoingKind
 from storage import followups, messages, runs
+from storage import visits as visit_store
 from storage.contacts import ContactStore, find_many, find_or_create_many, lock_many
 from storage.db import transaction
-from storage.followups import NewVisit
 from storage.messages import NewOutgoing, OutgoingBatch
 from storage.shapes import MessageStatus
+from storage.visits import NewVisit
 from tests.storage.support import NOW, SECRET, catalogue_in
 
 contacts = ContactStore(SECRET)
@@ -146,7 +147,7 @@ def _visit(external_id: str, contact_id: int | None = None) -> NewVisit:
 
 def _visits(engine: Engine, count: int) -> list[followups.ClaimedFollowup]:
     with transaction(engine) as session:
-        followups.add_visits(session, [_visit(f"V-{i}") for i in range(count)], NOW)
+        visit_store.add_visits(session, [_visit(f"V-{i}") for i in range(count)], NOW)
     with transaction(engine) as session:
         return followups.claim_due(session, NOW, count, "clock-a", timedelta(minutes=2))
 
@@ -201,7 +202,7 @@ def test_last_surveyed_many_counts_sent_first_followups_only(engine: Engine) -> 
         person = contacts.find_or_create(session, "sms", "+358401111111", NOW)
         other = contacts.find_or_create(session, "sms", "+358402222222", NOW)
         visits = [_visit("L-0", person.id), _visit("L-1", person.id), _visit("L-x", other.id)]
-        followups.add_visits(session, visits, NOW)
+        visit_store.add_visits(session, visits, NOW)
     with transaction(engine) as session:
         claims = followups.claim_due(session, NOW, 10, "clock-a", timedelta(minutes=2))
         followups.mark_sent_many(session, [(claims[0], None)], NOW + timedelta(minutes=5))

@@ -11,7 +11,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import storage.followup_tables
-from storage import followups, migrate
+from storage import api_tokens as token_store
+from storage import migrate
 from storage.db import make_engine, transaction
 from storage.tables import UTCDateTime
 
@@ -84,7 +85,7 @@ def test_migration_0006_gives_existing_tokens_their_name_as_source(db_url: str) 
             )
         migrate.upgrade(db_url)
         with transaction(engine) as session:
-            found = followups.token_by_hash(session, "ab" * 32)
+            found = token_store.token_by_hash(session, "ab" * 32)
         assert found is not None and (found.name, found.source) == ("his", "his")
         columns = {c["name"]: c for c in sa.inspect(engine).get_columns("api_tokens")}
         assert columns["source"]["nullable"] is False

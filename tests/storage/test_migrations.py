@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -42,15 +41,6 @@ def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
     assert migrate.current(empty_db_url) == migrate.head()
 
 
-# SQLite's reflection cannot read expression indexes (the two report indexes of answers):
-# it says so and leaves them out of the comparison; PostgreSQL compares them.
-@pytest.mark.filterwarnings(
-    "ignore:Skipped unsupported reflection of expression-based index ix_answers_flow_"
-)
-@pytest.mark.filterwarnings(
-    "ignore:autogenerate skipping metadata-specified expression-based index "
-    "'ix_answers_flow_.*'; dialect 'sqlite'"
-)
 def test_core_revision_matches_the_table_models(db_url: str) -> None:
     engine = make_engine(db_url)
     try:

@@ -38,7 +38,7 @@ from bot.followup import (
     first_send_time,
     local_instants,
 )
-from storage import followups
+from storage import visits as visit_store
 from storage.contacts import ContactStore
 from storage.contacts import find_many as find_contacts
 from storage.contacts import find_or_create_many as find_or_create_contacts
@@ -466,7 +466,7 @@ def store_visits(
     A Telegram chat the bot has never talked to cannot be written to: such a visit is stored
     with its follow-up skipped as ``no_channel``.
     """
-    prepared: list[tuple[followups.NewVisit, SkipReason | None, str | None]] = []
+    prepared: list[tuple[visit_store.NewVisit, SkipReason | None, str | None]] = []
     reachable = [
         (v.channel, v.address) for v in visits if v.channel is not None and v.address is not None
     ]
@@ -488,7 +488,7 @@ def store_visits(
                 else:  # (only a Telegram chat is not created)
                     skip = skip or SkipReason.NO_CHANNEL
                     note = "the Telegram chat has never written to the bot"
-            new = followups.NewVisit(
+            new = visit_store.NewVisit(
                 organisation=visit.organisation,
                 source=visit.source,
                 external_id=visit.external_id,
@@ -503,7 +503,7 @@ def store_visits(
                 skip_reason=skip.value if skip else None,
             )
             prepared.append((new, skip, note))
-        added = followups.add_visits(session, [p[0] for p in prepared], now)
+        added = visit_store.add_visits(session, [p[0] for p in prepared], now)
     results: list[Stored] = []
     for (_, skip, note), (_, created) in zip(prepared, added, strict=True):
         if not created:

@@ -12,8 +12,8 @@ Errors are typed by what a retry can do:
 * ``RetryableSendError``: network failures, timeouts, Telegram 5xx and 429 flood control.
   For 429, ``retry_after`` holds exactly the seconds Telegram asked for
   (``parameters.retry_after``); the outbox waits that long, not a back-off guess.
-* ``PermanentSendError``: retrying the same request cannot help. ``contact_unreachable``
-  is True for 403 (the person blocked the bot, deleted their account, or never started
+* ``PermanentSendError``: retrying the same request cannot help. ``contact_effect``
+  is UNREACHABLE for 403 (the person blocked the bot, deleted their account, or never started
   it) and 400 "chat not found": the outbox marks the contact and stops sending to it.
 
 Limits (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this):
@@ -48,46 +48,26 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 
 from bot.messages import Outgoing
-from channels.telegram import send_message_params
+from channels.base import (
+    ContactEffect,
+    PermanentSendError,
+    RetryableSendError,
+    SendError,
+    Sent,
+)
+from channels.telegram import CHANNEL
+from channels.telegram.keyboards import send_message_params
 
 T = TypeVar("T")
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org"
 
 
-class SendError(Exception):
-    """A Bot API call failed. ``retryable`` says whether trying again can help."""
-
-    retryable = False
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        code: str,
-        retry_after: float | None = None,
-        contact_unreachable: bool = False,
-        maybe_sent: bool = False,
-    ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.code = code  # short, for messages.error_code: "403", "429", "network" ...
-        self.retry_after = retry_after
-        self.contact_unreachable = contact_unreachable
-        self.maybe_sent = maybe_sent  # a timeout: Telegram may have delivered it anyway
-
-
-class RetryableSendError(SendError):
-    retryable = True
-
-
-class PermanentSendError(SendError):
-    retryable = False
-
-
 @dataclass(frozen=True)
-class SendResult:
-    provider_id: str  # "<chat_id>:<message_id>": message ids are unique per chat only
+class SendResult(Sent):
+    """What Telegram accepted: ``provider_id`` is ``"<chat_id>:<message_id>"`` (message ids
+    are unique per chat only)."""
+
     message_id: int
     chat_id: str
 
@@ -133,11 +113,13 @@ def classify(error: TelegramError) -> SendError:
             f"flood control: retry after {seconds:g} s", code="429", retry_after=seconds
         )
     if isinstance(error, Forbidden):
-        return PermanentSendError(text, code="403", contact_unreachable=True)
+        return PermanentSendError(text, code="403", contact_effect=ContactEffect.UNREACHABLE)
     if isinstance(error, BadRequest):
         lowered = text.lower()
         if "chat not found" in lowered or "user not found" in lowered:
-            return PermanentSendError(text, code="400_chat_not_found", contact_unreachable=True)
+            return PermanentSendError(
+                text, code="400_chat_not_found", contact_effect=ContactEffect.UNREACHABLE
+            )
         return PermanentSendError(text, code="400")
     if isinstance(error, ChatMigrated):
         return PermanentSendError(f"chat migrated to {error.new_chat_id}", code="chat_migrated")
@@ -259,7 +241,7 @@ async def _invoke(bot: Bot, method: str, params: Mapping[str, Any]) -> Any:
 class TelegramSender:
     """Bot API calls for the outbox worker and the CLI (never for a web request)."""
 
-    channel = "telegram"
+    channel = CHANNEL
 
     def __init__(
         self,
@@ -353,6 +335,13 @@ class TelegramSender:
                 code="timeout",
                 maybe_sent=True,
             ) from exc
+
+    def send_outgoing(
+        self, address: str, message: Outgoing, *, status_callback: str | None = None
+    ) -> SendResult:
+        """``OutboxSender``: the Bot API has no status callbacks, so ``status_callback`` is
+        not used."""
+        return self.send(address, message)
 
     def send(self, chat_id: str, message: Outgoing) -> SendResult:
         """Send one outgoing message (with its inline keyboard) to a chat."""

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from palaute.visits import FIELDS
+from service.visits import FIELDS
 
 HEADER_NAMES: dict[str, tuple[str, ...]] = {
     "external_id": (

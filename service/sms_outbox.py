@@ -10,7 +10,7 @@ A worker:
    unreachable -> ``skipped``), reserves the sender's next rate slots
    (``storage.sms.reserve_slots``, shared by every worker through the database) and
    writes an open send attempt per message;
-3. waits for each slot and calls Twilio (``channels.twilio_sms.TwilioSender``), on up to
+3. waits for each slot and calls Twilio (``channels.twilio.sender.TwilioSender``), on up to
    ``send_threads`` threads when slots are closer together than a request takes; a send
    whose claim would run out before it could finish is not started (queued again);
 4. records the outcomes: every ``sent`` of the wave (with its MessageSid) in one
@@ -24,48 +24,37 @@ Twilio (Messages list) whether the message exists: if so it records that sid (at
 ``found``), otherwise it marks the old attempt ``lost`` and sends. Status callbacks
 carry the message id in their URL, so they also attach a sid that was never recorded.
 
-``palaute outbox run`` runs the loop; ``run_due(services)`` is the hook ``palaute clock``
-calls each tick.
+``palaute outbox run`` runs the loop; ``palaute clock`` runs it on its outbox ticks (both
+build the worker with ``palaute.services.Services.sms_outbox``).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 import random
-import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Self
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from channels.twilio_sms import (
-    CHANNEL,
-    ContactEffect,
-    PermanentSendError,
-    SendError,
-    SendResult,
-    TwilioSender,
-)
-from palaute.clock_time import utcnow
-from palaute.config import Settings
-from palaute.retry import RetryPolicy
+from bot.messages import Outgoing
+from channels.base import ContactEffect, SendError
+from channels.twilio.sender import SendResult, TwilioSender
+from service.outbox import Outbox, Tally, not_reachable
+from service.retry import RetryPolicy
+from service.timesource import utcnow
 from storage import outbox as outbox_repo
 from storage import sms as sms_repo
 from storage.contacts import ContactStore
 from storage.db import transaction
 from storage.errors import StorageError
+from storage.messages import outgoing_from_row
 from storage.shapes import OutboxMessage
 from storage.sms import AttemptOutcome
-
-if TYPE_CHECKING:
-    from palaute.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -79,20 +68,6 @@ PARALLEL_BELOW = timedelta(milliseconds=50)
 RENEW_BELOW = timedelta(seconds=30)
 # No send starts later than this before the claim ends (a request times out in 15 s).
 SEND_MARGIN = timedelta(seconds=20)
-
-
-@dataclass
-class Tally:
-    """What an outbox pass did: counts (the subclasses' int fields) and errors."""
-
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, other: Self) -> None:
-        for counter in fields(self):
-            if counter.name != "errors":
-                total = getattr(self, counter.name) + getattr(other, counter.name)
-                setattr(self, counter.name, total)
-        self.errors.extend(other.errors)
 
 
 @dataclass
@@ -111,11 +86,7 @@ class OutboxReport(Tally):
         )
 
 
-def default_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{random.randrange(16**6):06x}"
-
-
-class SmsOutbox:
+class SmsOutbox(Outbox[TwilioSender, OutboxReport]):
     """Sends due outbound SMS. Many of these may run at once (threads or processes)."""
 
     def __init__(
@@ -135,17 +106,19 @@ class SmsOutbox:
     ) -> None:
         if rate_per_second <= 0:
             raise ValueError("SMS_RATE_PER_SECOND must be above 0 (e.g. 1 for a long code).")
-        self.engine = engine
-        self.sender = sender
-        self.contacts = contacts
+        super().__init__(
+            engine,
+            sender,
+            contacts,
+            worker_id=worker_id,
+            policy=policy or RetryPolicy(),
+            clock=clock,
+            rng=rng,
+        )
         self.interval = timedelta(seconds=1.0 / rate_per_second)
         self.rate_per_second = rate_per_second
         self.public_base_url = (public_base_url or "").rstrip("/") or None
-        self.worker_id = worker_id or default_worker_id()
-        self.policy = policy or RetryPolicy()
-        self.clock = clock
         self.sleep = sleep
-        self.rng = rng or random.Random()
         self.send_threads = max(1, send_threads)
 
     # --- the loop ------------------------------------------------------------------------
@@ -170,16 +143,7 @@ class SmsOutbox:
         report = OutboxReport()
         size = self.batch_size(limit)
         claimed_at = self.clock()
-        with transaction(self.engine) as session:
-            claimed = outbox_repo.claim_due(
-                session,
-                claimed_at,
-                size,
-                self.worker_id,
-                self.lease(size),
-                contacts=self.contacts,
-                channels=[CHANNEL],
-            )
+        claimed = self.claim(claimed_at, size, self.lease(size))
         report.claimed = len(claimed)
         lease_end = claimed_at + self.lease(size)
         fresh = [message for message in claimed if not message.reclaimed]
@@ -210,16 +174,6 @@ class SmsOutbox:
             log.error("outbox message %s: storage error %s", message.id, error)
             report.errors.append(f"message {message.id}: {error}")
 
-    def run_until_idle(self, limit: int = 200, max_batches: int = 1000) -> OutboxReport:
-        """Send batches until nothing is due (tests, `palaute outbox run --once`)."""
-        total = OutboxReport()
-        for _ in range(max_batches):
-            report = self.run_once(limit)
-            total.add(report)
-            if report.claimed == 0:
-                break
-        return total
-
     # --- one message ---------------------------------------------------------------------
 
     def status_callback(self, message_id: int) -> str | None:
@@ -230,12 +184,7 @@ class SmsOutbox:
     def _deliver(self, message: OutboxMessage, report: OutboxReport) -> None:
         now = self.clock()
         with transaction(self.engine) as session:
-            contact = self.contacts.get(session, message.contact_id)
-            reason = None
-            if contact is None or contact.opted_out:
-                reason = "opted_out"
-            elif contact.unreachable_at is not None:
-                reason = "unreachable"
+            reason = not_reachable(self.contacts.get(session, message.contact_id))
             if reason is not None:
                 self._skip(session, message, reason, now)
                 report.skipped += 1
@@ -255,8 +204,10 @@ class SmsOutbox:
         if wait > 0:
             self.sleep(wait)
         try:
-            result = self.sender.send(
-                message.address, message.text, status_callback=self.status_callback(message.id)
+            result = self.sender.send_outgoing(
+                message.address,
+                _outgoing(message),
+                status_callback=self.status_callback(message.id),
             )
         except SendError as error:
             self._failed(message, attempt, error, report)
@@ -316,8 +267,10 @@ class SmsOutbox:
             if self.clock() >= deadline:
                 return None
             try:
-                return self.sender.send(
-                    message.address, message.text, status_callback=self.status_callback(message.id)
+                return self.sender.send_outgoing(
+                    message.address,
+                    _outgoing(message),
+                    status_callback=self.status_callback(message.id),
                 )
             except SendError as error:
                 return error
@@ -419,19 +372,15 @@ class SmsOutbox:
         checking: bool = False,
     ) -> None:
         now = self.clock()
-        code = str(
-            error.code or error.http_status or ("unknown" if error.maybe_sent else "network")
-        )
+        code = error.error_code
         detail = ("while checking for a lost send: " if checking else "") + error.describe()
-        give_up = isinstance(error, PermanentSendError) or (
-            message.attempts >= self.policy.max_attempts
-        )
+        give_up = self.gives_up(message, error)
         with transaction(self.engine) as session:
             if give_up:
                 outbox_repo.mark_failed(session, message.id, code, None, now=now)
                 report.failed += 1
             else:
-                delay = self.policy.delay(message.attempts, error.retry_after, self.rng)
+                delay = self.retry_delay(message, error)
                 outbox_repo.mark_failed(session, message.id, code, now + delay, now=now)
                 report.retried += 1
                 if error.retry_after:
@@ -452,14 +401,7 @@ class SmsOutbox:
                     session, attempt, outcome, now, error_code=code, detail=detail
                 )
             apply_contact_effect(self.contacts, session, message.contact_id, error, now)
-        level = logging.ERROR if give_up else logging.WARNING
-        log.log(
-            level,
-            "outbox message %s: %s (%s)",
-            message.id,
-            detail,
-            "gave up" if give_up else "will retry",
-        )
+        self.log_failure(message, detail, give_up)
 
 
 def apply_contact_effect(
@@ -470,7 +412,7 @@ def apply_contact_effect(
     now: datetime,
     *,
     effect: ContactEffect | None = None,
-    code: int | None = None,
+    code: int | str | None = None,
 ) -> None:
     """What a permanent Twilio error means for the person: opted out or unreachable."""
     effect = effect or (error.contact_effect if error is not None else None)
@@ -492,57 +434,5 @@ def apply_contact_effect(
     contacts.mark_unreachable(session, contact_id, f"{effect.value} ({code})", now)  # type: ignore[arg-type]
 
 
-# --- wiring ----------------------------------------------------------------------------------
-
-
-def build_twilio_sender(settings: Settings) -> TwilioSender | None:
-    """The Twilio sender for these settings, or None when Twilio is not configured."""
-    if not settings.twilio_account_sid or not settings.twilio_auth_token:
-        return None
-    if not settings.twilio_from_number and not settings.twilio_messaging_service_sid:
-        return None
-    return TwilioSender(
-        settings.twilio_account_sid,
-        settings.twilio_auth_token,
-        from_number=settings.twilio_from_number,
-        messaging_service_sid=settings.twilio_messaging_service_sid,
-        base_url=settings.twilio_api_base_url,
-    )
-
-
-@functools.cache
-def _warn_once(message: str) -> None:
-    log.warning(message)
-
-
-def build_sms_outbox(services: Services, **kwargs: Any) -> SmsOutbox | None:
-    """The SMS worker for the app's settings, or None when Twilio is not configured."""
-    settings = services.settings
-    sender = build_twilio_sender(settings)
-    if sender is None:
-        _warn_once(
-            "Twilio is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
-            "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID): queued SMS stay queued."
-        )
-        return None
-    if not settings.public_base_url:
-        _warn_once(
-            "PUBLIC_BASE_URL is not set: SMS are sent without a StatusCallback, so delivery "
-            "statuses (delivered/undelivered/failed) will not be recorded."
-        )
-    return SmsOutbox(
-        services.db,
-        sender,
-        services.conversations.contacts,
-        rate_per_second=settings.sms_rate_per_second,
-        public_base_url=settings.public_base_url,
-        **kwargs,
-    )
-
-
-def run_due(services: Services, limit: int | None = None) -> OutboxReport:
-    """The hook for ``palaute clock``: send one batch of due SMS (nothing if unconfigured)."""
-    worker = build_sms_outbox(services)
-    if worker is None:
-        return OutboxReport()
-    return worker.run_once(limit or services.settings.clock_batch_size)
+def _outgoing(message: OutboxMessage) -> Outgoing:
+    return outgoing_from_row(message.kind, message.text, message.payload)

@@ -14,7 +14,8 @@ Each tick (``palaute clock`` or ``palaute telegram worker``):
    400 "chat not found" also mark the contact unreachable, so nothing more is tried.
 
 The sender keeps ONE asyncio loop in its own thread for its whole life (see
-``channels.telegram_sender``); it is made once per process and kept on ``Services``.
+``channels.telegram.sender``); it is made once per process and kept by
+``palaute.services.Services``.
 A row reclaimed after a worker died mid-send is sent again: Telegram has no idempotency
 key, and a rare duplicate question is better than a lost one (it is logged).
 """
@@ -26,15 +27,14 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from channels.telegram import CHANNEL
-from channels.telegram_sender import SendError, TelegramSender
-from palaute.clock_time import utcnow
-from palaute.outbox import Tally
-from palaute.retry import RetryPolicy
+from channels.base import SendError
+from channels.telegram.sender import TelegramSender
+from service.outbox import Outbox, Tally, not_reachable
+from service.retry import RetryPolicy
+from service.timesource import utcnow
 from storage import outbox as outbox_repo
 from storage import telegram as calls_repo
 from storage.contacts import ContactStore
@@ -42,9 +42,6 @@ from storage.db import transaction
 from storage.errors import StorageError
 from storage.messages import outgoing_from_row
 from storage.shapes import OutboxMessage
-
-if TYPE_CHECKING:
-    from palaute.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +64,7 @@ class TelegramReport(Tally):
         )
 
 
-class TelegramOutbox:
+class TelegramOutbox(Outbox[TelegramSender, TelegramReport]):
     def __init__(
         self,
         engine: Engine,
@@ -80,30 +77,21 @@ class TelegramOutbox:
         rng: random.Random | None = None,
         lease: timedelta = timedelta(minutes=2),
     ) -> None:
-        from palaute.outbox import default_worker_id
-
-        self.engine = engine
-        self.sender = sender
-        self.contacts = contacts
-        self.worker_id = worker_id or default_worker_id()
-        self.policy = policy or RetryPolicy(exact_retry_after=True)
-        self.clock = clock
-        self.rng = rng or random.Random()
+        super().__init__(
+            engine,
+            sender,
+            contacts,
+            worker_id=worker_id,
+            policy=policy or RetryPolicy(exact_retry_after=True),
+            clock=clock,
+            rng=rng,
+        )
         self.lease = lease
 
     def run_once(self, limit: int = 200) -> TelegramReport:
         report = TelegramReport()
         self._make_calls(limit, report)
-        with transaction(self.engine) as session:
-            claimed = outbox_repo.claim_due(
-                session,
-                self.clock(),
-                limit,
-                self.worker_id,
-                self.lease,
-                contacts=self.contacts,
-                channels=[CHANNEL],
-            )
+        claimed = self.claim(self.clock(), limit, self.lease)
         report.claimed = len(claimed)
         held: dict[str, datetime] = {}  # chat -> not before (a 429 for that chat)
         for message in claimed:
@@ -113,15 +101,6 @@ class TelegramOutbox:
                 log.error("telegram message %s: storage error %s", message.id, error)
                 report.errors.append(f"message {message.id}: {error}")
         return report
-
-    def run_until_idle(self, limit: int = 200, max_batches: int = 1000) -> TelegramReport:
-        total = TelegramReport()
-        for _ in range(max_batches):
-            report = self.run_once(limit)
-            total.add(report)
-            if report.claimed == 0:
-                break
-        return total
 
     # --- button answers and edits ------------------------------------------------------
 
@@ -161,12 +140,7 @@ class TelegramOutbox:
             report.retried += 1
             return
         with transaction(self.engine) as session:
-            contact = self.contacts.get(session, message.contact_id)
-            reason = None
-            if contact is None or contact.opted_out:
-                reason = "opted_out"
-            elif contact.unreachable_at is not None:
-                reason = "unreachable"
+            reason = not_reachable(self.contacts.get(session, message.contact_id))
             if reason is not None:
                 outbox_repo.mark_skipped(session, message.id, reason, now=now)
                 report.skipped += 1
@@ -178,7 +152,7 @@ class TelegramOutbox:
             )
         outgoing = outgoing_from_row(message.kind, message.text, message.payload)
         try:
-            result = self.sender.send(message.address, outgoing)
+            result = self.sender.send_outgoing(message.address, outgoing)
         except SendError as error:
             self._failed(message, error, report, held)
             return
@@ -194,14 +168,14 @@ class TelegramOutbox:
         held: dict[str, datetime],
     ) -> None:
         now = self.clock()
-        give_up = not error.retryable or message.attempts >= self.policy.max_attempts
+        give_up = self.gives_up(message, error)
         with transaction(self.engine) as session:
             if give_up:
-                outbox_repo.mark_failed(session, message.id, error.code, None, now=now)
+                outbox_repo.mark_failed(session, message.id, error.error_code, None, now=now)
                 report.failed += 1
             else:
-                retry_at = now + self.policy.delay(message.attempts, error.retry_after, self.rng)
-                outbox_repo.mark_failed(session, message.id, error.code, retry_at, now=now)
+                retry_at = now + self.retry_delay(message, error)
+                outbox_repo.mark_failed(session, message.id, error.error_code, retry_at, now=now)
                 report.retried += 1
                 if error.retry_after is not None:
                     held[message.address] = retry_at
@@ -209,47 +183,4 @@ class TelegramOutbox:
                 self.contacts.mark_unreachable(
                     session, message.contact_id, f"telegram {error.code}: {error.reason}", now
                 )
-        level = logging.ERROR if give_up else logging.WARNING
-        log.log(
-            level,
-            "telegram message %s: %s (%s)",
-            message.id,
-            error,
-            "gave up" if give_up else "will retry",
-        )
-
-
-# --- wiring ----------------------------------------------------------------------------------
-
-
-def telegram_sender(services: Services) -> TelegramSender | None:
-    """The process's one sender (None when TELEGRAM_BOT_TOKEN is not set)."""
-    settings = services.settings
-    if not settings.telegram_bot_token:
-        return None
-    if services.telegram_sender is None:
-        services.telegram_sender = TelegramSender(
-            settings.telegram_bot_token, settings.telegram_api_base_url
-        )
-    sender: TelegramSender = services.telegram_sender
-    return sender
-
-
-def build_telegram_outbox(services: Services, **kwargs: object) -> TelegramOutbox | None:
-    sender = telegram_sender(services)
-    if sender is None:
-        return None
-    return TelegramOutbox(
-        services.db,
-        sender,
-        services.conversations.contacts,
-        **kwargs,  # type: ignore[arg-type]
-    )
-
-
-def run_due(services: Services, limit: int | None = None) -> TelegramReport:
-    """The hook for ``palaute clock``: one batch of Telegram work (nothing if unconfigured)."""
-    worker = build_telegram_outbox(services)
-    if worker is None:
-        return TelegramReport()
-    return worker.run_once(limit or services.settings.clock_batch_size)
+        self.log_failure(message, str(error), give_up)

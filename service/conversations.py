@@ -35,7 +35,7 @@ from bot.flow import Flow
 from bot.flow_loader import load_flow_text
 from bot.flow_problems import FlowError
 from bot.language import LanguageDetector, RememberingDetector, language_for_phone
-from bot.messages import Inbound, InboundKind, Outgoing
+from bot.messages import Inbound, InboundKind, Outgoing, OutgoingKind
 from bot.run import RunState, RunStatus
 from storage import messages as message_log
 from storage import runs as run_store
@@ -44,7 +44,7 @@ from storage.db import read_only, transaction
 from storage.errors import RetryableStorageError, StorageError
 from storage.messages import NewOutgoing
 from storage.runs import StoredAnswer, StoredRun
-from storage.shapes import LoggedMessage, MessageStatus, StoredContact
+from storage.shapes import Direction, LoggedMessage, MessageStatus, StoredContact
 
 log = logging.getLogger(__name__)
 
@@ -609,6 +609,38 @@ class ConversationService:
         message_log.insert_outgoing_many(session, batches, now=now)
         return [result for result in results if result is not None]
 
+    def remind_many_in(
+        self, session: Session, reminders: Sequence[Reminder], *, now: datetime
+    ) -> None:
+        """Queue each reminder's text and its run's current question again, inside the
+        caller's transaction (the clock marks the follow-ups sent in the same one).
+
+        The run gets the flow's usual time to answer from now on. The question is asked
+        again only when the run is still on the flow version given (else just the text).
+        """
+        _require_aware(now)
+        updates: list[tuple[int, RunState]] = []
+        batches: list[message_log.OutgoingBatch] = []
+        for reminder in reminders:
+            run, flow = reminder.run, reminder.flow
+            state = run.state
+            texts: list[Outgoing] = [
+                Outgoing(text=reminder.text, language=state.language, kind=OutgoingKind.INFO)
+            ]
+            if flow.version == state.flow_version:
+                texts.extend(flow_engine.reask(flow, state).messages)
+            updates.append((run.id, state.with_(expires_at=now + flow.expires_after)))
+            batches.append(
+                message_log.OutgoingBatch(
+                    contact_id=run.contact_id,
+                    channel=reminder.channel,
+                    run_id=run.id,
+                    items=[NewOutgoing(m, MessageStatus.QUEUED, now) for m in texts],
+                )
+            )
+        run_store.update_runs(session, updates, now)
+        message_log.insert_outgoing_many(session, batches, now=now)
+
 
 def _require_aware(now: datetime) -> None:
     if now.tzinfo is None or now.utcoffset() is None:
@@ -669,6 +701,7 @@ def _summary(stored: StoredRun) -> RunSummary:
 
 __all__ = [
     "ConversationService",
+    "Direction",
     "HandleResult",
     "RunSummary",
     "StorageError",
@@ -687,3 +720,14 @@ class StartRequest:
     flow_id: str
     language: str | None = None  # the visit's: the contact's remembered language wins
     service_point: str | None = None
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """One reminder for ``ConversationService.remind_many_in``: the active run (locked by
+    the caller), the flow it is on, the reminder text and the channel to queue it on."""
+
+    run: StoredRun
+    flow: Flow
+    text: str
+    channel: str

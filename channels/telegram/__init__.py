@@ -1,0 +1,10 @@
+"""Telegram: Bot API updates and calls <-> the core's messages.
+
+* ``updates``: a webhook body -> ``ParsedUpdate`` (a message, a press, blocked/unblocked,
+  or ignored with the reason).
+* ``keyboards``: what we send: ``sendMessage`` parameters with inline keyboards, the
+  button callback data, the calls that answer a press, deep links.
+* ``sender``: ``TelegramSender``, Bot API calls for the outbox worker and the CLI.
+"""
+
+CHANNEL = "telegram"
