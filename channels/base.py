@@ -5,10 +5,17 @@
   ``code`` is the provider's code as text, the one type stored in ``messages.error_code``
   (Twilio's ``21610``, Telegram's ``403`` or ``400_chat_not_found``...). ``contact_effect``
   says what the failure means for the person.
-* Inbound requests have one of three outcomes (as in nyaruka/courier): handled, ignored
-  (a request we deliberately do not act on: answered 200 so the provider does not resend
-  it) or rejected (``Rejected``: it cannot be a provider request; resending it unchanged
-  cannot help, the web layer answers 400).
+* ``InboundResult``: every parser of an inbound request (Twilio's SMS and status forms,
+  Telegram's updates, the simulator's JSON) returns one of three outcomes (as in
+  nyaruka/courier) and raises nothing for what a client sent:
+
+  - ``Handled(value)``: what the request carries, for the service (an ``Inbound``, a
+    ``StatusUpdate``, a Telegram message or block);
+  - ``Ignored(reason)``: a well-formed request palaute deliberately does not act on (a
+    sticker in a group, a status for an inbound message): answered 200 so the provider
+    does not resend it, logged at debug with the reason;
+  - ``Rejected(reason, status)``: it cannot be a provider request; resending it unchanged
+    cannot help. The web layer answers ``status`` (400) with the reason.
 * ``OutboxSender``: what an outbox worker sends through.
 """
 
@@ -27,19 +34,45 @@ class InboundOutcome(StrEnum):
     REJECTED = "rejected"
 
 
-class Rejected(ValueError):
-    """The request cannot be what the provider sends. Resending it unchanged cannot help."""
+@dataclass(frozen=True)
+class Handled[T]:
+    """A request palaute acts on, and what it carries for the service."""
 
-    outcome: ClassVar[InboundOutcome] = InboundOutcome.REJECTED
-    retryable: ClassVar[bool] = False
+    value: T
+    outcome: ClassVar[InboundOutcome] = InboundOutcome.HANDLED
 
 
 @dataclass(frozen=True)
 class Ignored:
-    """A well-formed request palaute deliberately does not act on, and why."""
+    """A well-formed request palaute deliberately does not act on, and why.
+
+    ``request_id`` (the provider's id for the request) and ``address`` (whom it came from),
+    when known, say in the log which request it was."""
 
     reason: str
+    request_id: str | None = None
+    address: str | None = None
     outcome: ClassVar[InboundOutcome] = InboundOutcome.IGNORED
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """The request cannot be what the provider sends. Resending it unchanged cannot help.
+
+    ``reason`` is for the sender (it is the answer's body), ``status`` the HTTP status to
+    answer with; ``code`` names the kind of rejection for code (e.g. Twilio's
+    ``no_sender``) and ``field`` the field of the payload at fault, when there is one."""
+
+    reason: str
+    status: int = 400
+    code: str | None = None
+    field: str | None = None
+    outcome: ClassVar[InboundOutcome] = InboundOutcome.REJECTED
+    retryable: ClassVar[bool] = False
+
+
+type InboundResult[T] = Handled[T] | Ignored | Rejected
+"""What a channel's parser makes of one inbound request."""
 
 
 class ContactEffect(StrEnum):

@@ -182,6 +182,12 @@ def language_warm_up(catalogue: Catalogue) -> Callable[[], None]:
     return warm
 
 
+def build_engine(settings: Settings) -> Engine:
+    """The database engine of a one-off CLI command (connects to nothing yet; the
+    command disposes of it)."""
+    return make_engine(settings.database_url)
+
+
 def build_services(settings: Settings, *, catalogue: Catalogue | None = None) -> Services:
     """Everything a request or a command needs. Connects to nothing yet."""
     # A long-running app: SQLite's WAL checkpoints (and their fsyncs) run in a background

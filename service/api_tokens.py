@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 
 from sqlalchemy import Engine
 
-from storage.api_tokens import ApiToken, token_by_hash
+from storage import api_tokens as token_store
+from storage.api_tokens import ApiToken, TokenNameTaken, token_by_hash
 from storage.db import read_only, transaction
+
+__all__ = [
+    "ApiToken",
+    "TokenNameTaken",
+    "authenticate",
+    "create",
+    "hash_token",
+    "list_all",
+    "new_token",
+    "revoke",
+]
 
 TOKEN_PREFIX = "plt_"
 
@@ -27,3 +40,26 @@ def authenticate(engine: Engine, token: str) -> ApiToken | None:
     """The active token sent as ``token`` (None: unknown or revoked). Raises StorageError."""
     with transaction(read_only(engine)) as session:
         return token_by_hash(session, hash_token(token))
+
+
+def create(
+    engine: Engine, organisation: str, name: str, now: datetime, *, source: str | None = None
+) -> str:
+    """Make the token ``name`` and return it: the only time it is seen (only its hash is
+    stored). Raises TokenNameTaken while an active token has that name, StorageError."""
+    token = new_token()
+    with transaction(engine) as session:
+        token_store.create_token(session, organisation, name, hash_token(token), now, source=source)
+    return token
+
+
+def revoke(engine: Engine, organisation: str, name: str, now: datetime) -> bool:
+    """Stop accepting the active token ``name``; False when there is none."""
+    with transaction(engine) as session:
+        return token_store.revoke_token(session, organisation, name, now)
+
+
+def list_all(engine: Engine) -> list[ApiToken]:
+    """Every token, active and revoked, by organisation and name (never the tokens)."""
+    with transaction(read_only(engine)) as session:
+        return token_store.list_tokens(session)

@@ -42,7 +42,8 @@ from storage import visits as visit_store
 from storage.contacts import ContactStore
 from storage.contacts import find_many as find_contacts
 from storage.contacts import find_or_create_many as find_or_create_contacts
-from storage.db import transaction
+from storage.db import read_only, transaction
+from storage.funnel import FlowFunnel, funnel
 
 FIELDS = (
     "external_id",
@@ -511,6 +512,33 @@ def store_visits(
         else:
             results.append(Stored("skipped" if skip else "scheduled", skip, note))
     return results
+
+
+class VisitsService:
+    """Visits for a caller without the web app's container (``palaute visits``): store a
+    batch, tell which ids are stored already, and report the funnel. Raises StorageError."""
+
+    def __init__(self, db: Engine, *, address_key_secret: str) -> None:
+        self.db = db
+        self._address_key_secret = address_key_secret
+
+    def store(self, visits: Sequence[Visit], now: datetime) -> list[Stored]:
+        # The contact store (and its secret) only where addresses are looked up.
+        contacts = ContactStore(self._address_key_secret)
+        return store_visits(self.db, contacts, visits, now)
+
+    def known_ids(self, organisation: str, source: str, external_ids: Sequence[str]) -> set[str]:
+        """Which of ``external_ids`` are stored already (a dry run stores nothing)."""
+        with transaction(read_only(self.db)) as session:
+            return visit_store.existing_ids(session, organisation, source, external_ids)
+
+    def funnel(self, organisation: str, since: datetime | None = None) -> list[FlowFunnel]:
+        """Per flow: visits, sent, skipped (by reason), delivered, started, completed."""
+        with transaction(read_only(self.db)) as session:
+            return funnel(session, organisation, since)
+
+    def close(self) -> None:
+        self.db.dispose()
 
 
 def apply_stored(result: dict[str, Any], stored: Stored) -> dict[str, Any]:

@@ -1,15 +1,17 @@
 """Telegram updates: what the Bot API POSTs to the webhook -> core messages.
 
 Like every channel module it only translates shapes; it makes no HTTP calls and keeps
-no state. ``parse_update`` turns the JSON body the Bot API POSTs to the webhook into a
-``ParsedUpdate`` with one of three outcomes (as in nyaruka/courier):
+no state. ``parse_update`` turns the JSON body the Bot API POSTs to the webhook into one
+of the three outcomes every channel has (``channels.base``, as in nyaruka/courier):
 
-* ``MESSAGE``: an ``Inbound`` for the core (typed text, a pressed button, ``/start``,
-  a command, or media such as a photo, sticker, voice note or location);
-* ``BLOCKED``: the person blocked the bot (``my_chat_member`` -> "kicked"), so the
-  contact is unreachable until they start the bot again (``UNBLOCKED``);
-* ``IGNORED``: anything we deliberately do not act on (groups, channel posts, edited
-  messages, service messages, other update types), with the reason.
+* ``Handled(ChatMessage)``: an ``Inbound`` for the core (typed text, a pressed button,
+  ``/start``, a command, or media such as a photo, sticker, voice note or location);
+* ``Handled(ChatReachability)``: the person blocked the bot (``my_chat_member`` ->
+  "kicked"), so the contact is unreachable until they start the bot again (reachable);
+* ``Ignored``: anything we deliberately do not act on (groups, channel posts, edited
+  messages, service messages, other update types), with the reason, the update_id as
+  ``request_id`` and the chat as ``address``;
+* ``Rejected``: a body that is not a Bot API update (400).
 
 ``Inbound.provider_id`` (the idempotency key) is the update_id together with the chat
 and message id (``"<update_id>:<chat>:<message_id>"``) or the callback query id
@@ -33,7 +35,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from telegram import CallbackQuery, Message, Update
@@ -41,7 +42,7 @@ from telegram.constants import ChatMemberStatus, ChatType
 
 from bot.clean import clean_text
 from bot.messages import Inbound, InboundKind
-from channels.base import InboundOutcome, Rejected
+from channels.base import Handled, Ignored, InboundResult, Rejected
 from channels.telegram import CHANNEL
 from channels.telegram.keyboards import START_CODE_RE, decode_callback_data
 
@@ -72,20 +73,12 @@ _MEDIA_FIELDS = (
 _COMMAND_RE = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{3,64}))?(?:\s+(.*))?$", re.S)
 
 
-class TelegramUpdateError(Rejected):
-    """The webhook body is not a Bot API update. Resending it unchanged cannot help."""
+class _Malformed(Exception):
+    """The webhook body is not a Bot API update; ``parse_update`` makes it ``Rejected``."""
 
-
-class UpdateOutcome(StrEnum):
-    MESSAGE = "message"
-    BLOCKED = "blocked"
-    UNBLOCKED = "unblocked"
-    IGNORED = "ignored"
-
-    @property
-    def inbound_outcome(self) -> InboundOutcome:
-        """Handled or ignored, as for every channel (``channels.base``)."""
-        return InboundOutcome.IGNORED if self is UpdateOutcome.IGNORED else InboundOutcome.HANDLED
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -102,14 +95,27 @@ class CallbackPress:
 
 
 @dataclass(frozen=True)
-class ParsedUpdate:
+class ChatMessage:
+    """A person wrote, pressed a button or sent media in a private chat."""
+
     update_id: int
-    outcome: UpdateOutcome
-    chat_id: str | None = None
-    inbound: Inbound | None = None
-    callback: CallbackPress | None = None
+    chat_id: str
+    inbound: Inbound
+    callback: CallbackPress | None = None  # a pressed button: answer it, edit its message
     language_hint: str | None = None
-    reason: str = ""  # why it was ignored
+
+
+@dataclass(frozen=True)
+class ChatReachability:
+    """The person blocked the bot (``reachable=False``) or started it again."""
+
+    update_id: int
+    chat_id: str
+    reachable: bool
+
+
+type TelegramUpdate = ChatMessage | ChatReachability
+"""What a handled update carries."""
 
 
 # --------------------------------------------------------------------------------------
@@ -125,23 +131,32 @@ def language_hint(code: str | None) -> str | None:
     return primary if primary.isalpha() and 2 <= len(primary) <= 3 else None
 
 
-def parse_update(payload: Mapping[str, Any] | None) -> ParsedUpdate:
-    """Translate one webhook body. Raises ``TelegramUpdateError`` for a malformed body."""
+def parse_update(payload: Mapping[str, Any] | None) -> InboundResult[TelegramUpdate]:
+    """Translate one webhook body: handled, ignored (why), or rejected when malformed."""
+    try:
+        return _parse(payload)
+    except _Malformed as malformed:
+        return Rejected(str(malformed), field=malformed.field)
+
+
+def _parse(payload: Mapping[str, Any] | None) -> Handled[TelegramUpdate] | Ignored:
     if not isinstance(payload, Mapping):
-        raise TelegramUpdateError("body: expected a JSON object (a Bot API Update)")
+        raise _Malformed("body", "body: expected a JSON object (a Bot API Update)")
     update_id = payload.get("update_id")
     if not isinstance(update_id, int) or isinstance(update_id, bool):
-        raise TelegramUpdateError("update_id: missing or not an integer")
+        raise _Malformed("update_id", "update_id: missing or not an integer")
     # de_json builds the objects without checking the JSON types of their fields: a
-    # field of the wrong type shows while we read it, and is the same typed error.
+    # field of the wrong type shows while we read it, and is the same rejection.
     try:
         update = Update.de_json(dict(payload), bot=None)
         return _translate(update_id, update, payload)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise TelegramUpdateError(f"body: not a Bot API Update ({exc})") from exc
+        raise _Malformed("body", f"body: not a Bot API Update ({exc})") from exc
 
 
-def _translate(update_id: int, update: Update, payload: Mapping[str, Any]) -> ParsedUpdate:
+def _translate(
+    update_id: int, update: Update, payload: Mapping[str, Any]
+) -> Handled[TelegramUpdate] | Ignored:
     if update.message is not None:
         return _parse_message(update_id, update.message)
     if update.callback_query is not None:
@@ -153,12 +168,12 @@ def _translate(update_id: int, update: Update, payload: Mapping[str, Any]) -> Pa
             return _ignored(update_id, f"my_chat_member in a {member.chat.type} chat", chat_id)
         new_status = member.new_chat_member.status
         if new_status in (ChatMemberStatus.BANNED, ChatMemberStatus.LEFT):
-            return ParsedUpdate(update_id, UpdateOutcome.BLOCKED, chat_id=chat_id)
+            return Handled(ChatReachability(update_id, chat_id, reachable=False))
         if new_status == ChatMemberStatus.MEMBER and member.old_chat_member.status in (
             ChatMemberStatus.BANNED,
             ChatMemberStatus.LEFT,
         ):
-            return ParsedUpdate(update_id, UpdateOutcome.UNBLOCKED, chat_id=chat_id)
+            return Handled(ChatReachability(update_id, chat_id, reachable=True))
         return _ignored(update_id, f"my_chat_member status {new_status}", chat_id)
     if update.edited_message is not None:
         return _ignored(
@@ -190,11 +205,11 @@ def _optional_text(value: Any, field: str) -> str | None:
     return clean_text(value)
 
 
-def _ignored(update_id: int, reason: str, chat_id: str | None = None) -> ParsedUpdate:
-    return ParsedUpdate(update_id, UpdateOutcome.IGNORED, chat_id=chat_id, reason=reason)
+def _ignored(update_id: int, reason: str, chat_id: str | None = None) -> Ignored:
+    return Ignored(reason, request_id=str(update_id), address=chat_id)
 
 
-def _parse_message(update_id: int, message: Message) -> ParsedUpdate:
+def _parse_message(update_id: int, message: Message) -> Handled[TelegramUpdate] | Ignored:
     chat_id = _id_of_chat(message.chat)
     if message.chat.type != ChatType.PRIVATE:
         return _ignored(update_id, f"message in a {message.chat.type} chat", chat_id)
@@ -204,21 +219,24 @@ def _parse_message(update_id: int, message: Message) -> ParsedUpdate:
     hint = language_hint(_optional_text(user.language_code, "from.language_code"))
     text_field = _optional_text(message.text, "text")
 
-    def inbound(text: str, kind: InboundKind, start_code: str | None = None) -> ParsedUpdate:
-        return ParsedUpdate(
-            update_id,
-            UpdateOutcome.MESSAGE,
-            chat_id=chat_id,
-            language_hint=hint,
-            inbound=Inbound(
-                channel=CHANNEL,
-                address=chat_id,
-                text=text,
-                kind=kind,
-                provider_id=f"{update_id}:{chat_id}:{message.message_id}",
+    def inbound(
+        text: str, kind: InboundKind, start_code: str | None = None
+    ) -> Handled[TelegramUpdate]:
+        return Handled(
+            ChatMessage(
+                update_id,
+                chat_id,
                 language_hint=hint,
-                start_code=start_code,
-            ),
+                inbound=Inbound(
+                    channel=CHANNEL,
+                    address=chat_id,
+                    text=text,
+                    kind=kind,
+                    provider_id=f"{update_id}:{chat_id}:{message.message_id}",
+                    language_hint=hint,
+                    start_code=start_code,
+                ),
+            )
         )
 
     if text_field is not None:
@@ -238,7 +256,7 @@ def _parse_message(update_id: int, message: Message) -> ParsedUpdate:
     return _ignored(update_id, "service message without text", chat_id)
 
 
-def _parse_callback(update_id: int, query: CallbackQuery) -> ParsedUpdate:
+def _parse_callback(update_id: int, query: CallbackQuery) -> Handled[TelegramUpdate] | Ignored:
     message = query.message
     if message is not None:
         chat = message.chat
@@ -272,20 +290,21 @@ def _parse_callback(update_id: int, query: CallbackQuery) -> ParsedUpdate:
         value=value,
         label=label,
     )
-    return ParsedUpdate(
-        update_id,
-        UpdateOutcome.MESSAGE,
-        chat_id=chat_id,
-        language_hint=hint,
-        callback=press,
-        inbound=Inbound(
-            channel=CHANNEL,
-            address=chat_id,
-            text=value,
-            # A button under a question answers it; one under a menu (the language
-            # menu, help) stands for typing its value, which the core reads as text.
-            kind=InboundKind.BUTTON if step_id else InboundKind.TEXT,
-            provider_id=f"{update_id}:{query.id}",
+    return Handled(
+        ChatMessage(
+            update_id,
+            chat_id,
             language_hint=hint,
-        ),
+            callback=press,
+            inbound=Inbound(
+                channel=CHANNEL,
+                address=chat_id,
+                text=value,
+                # A button under a question answers it; one under a menu (the language
+                # menu, help) stands for typing its value, which the core reads as text.
+                kind=InboundKind.BUTTON if step_id else InboundKind.TEXT,
+                provider_id=f"{update_id}:{query.id}",
+                language_hint=hint,
+            ),
+        )
     )

@@ -1,4 +1,5 @@
-"""Delivery status callbacks: Twilio's status form -> a ``StatusUpdate`` for the outbox."""
+"""Delivery status callbacks: Twilio's status form -> ``Handled(StatusUpdate)`` for the outbox
+(or ``Ignored``, ``Rejected``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from channels.base import ContactEffect, Ignored
-from channels.twilio.inbound import InvalidWebhook, RejectReason, form_field
+from channels.base import ContactEffect, Handled, Ignored, InboundResult
+from channels.twilio.inbound import RejectReason, form_field, rejected
 
 # Twilio error code -> what it means for the contact.
 CONTACT_EFFECTS: dict[int, ContactEffect] = {
@@ -61,27 +62,33 @@ def _parse_dlr_date(raw: str) -> datetime | None:
         return None
 
 
-def parse_status(form: Mapping[str, Any]) -> StatusUpdate | Ignored:
+def parse_status(form: Mapping[str, Any]) -> InboundResult[StatusUpdate]:
     """A status callback as a ``StatusUpdate``; ``Ignored`` for a status that is not about an
-    outbound delivery (e.g. ``received``); raises ``InvalidWebhook`` without a MessageSid."""
+    outbound delivery (e.g. ``received``); ``Rejected`` without a MessageSid."""
     sid = (form_field(form, "MessageSid") or form_field(form, "SmsSid")).strip()
     if not sid:
-        raise InvalidWebhook(RejectReason.NO_MESSAGE_SID, "The form has no MessageSid.")
+        return rejected(RejectReason.NO_MESSAGE_SID, "The form has no MessageSid.")
     raw_status = form_field(form, "MessageStatus") or form_field(form, "SmsStatus")
     twilio_status = raw_status.strip().lower()
     status = STATUS_MAP.get(twilio_status)
     if status is None:
-        return Ignored(f"Status {twilio_status!r} is not an outbound delivery status.")
+        return Ignored(
+            f"Status {twilio_status!r} is not an outbound delivery status.",
+            request_id=sid,
+            address=form_field(form, "To") or None,
+        )
     code_text = form_field(form, "ErrorCode").strip()
     error_code = int(code_text) if code_text.isdigit() else None
     raw_done = form_field(form, "RawDlrDoneDate").strip()
-    return StatusUpdate(
-        sid=sid,
-        status=status,
-        twilio_status=twilio_status,
-        error_code=error_code,
-        error_message=form_field(form, "ErrorMessage").strip() or None,
-        done_at=_parse_dlr_date(raw_done) if raw_done else None,
-        to=form_field(form, "To"),
-        from_=form_field(form, "From"),
+    return Handled(
+        StatusUpdate(
+            sid=sid,
+            status=status,
+            twilio_status=twilio_status,
+            error_code=error_code,
+            error_message=form_field(form, "ErrorMessage").strip() or None,
+            done_at=_parse_dlr_date(raw_done) if raw_done else None,
+            to=form_field(form, "To"),
+            from_=form_field(form, "From"),
+        )
     )

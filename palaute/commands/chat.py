@@ -74,7 +74,7 @@ def chat(flow_id: str, language: str | None, address: str | None) -> None:
     # Imported here: `palaute --help` need not load the database layer.
     from palaute.config import Settings
     from palaute.services import build_services
-    from storage.errors import StorageError
+    from service.errors import StorageError
 
     try:
         services = build_services(Settings())

@@ -54,7 +54,7 @@ def _filters[F: Callable[..., Any]](command: F) -> F:
 def _service() -> ResultsService:
     from bot.catalogue import Catalogue
     from palaute.config import Settings
-    from storage.db import make_engine
+    from palaute.services import build_engine
 
     settings = Settings()
     try:
@@ -62,15 +62,15 @@ def _service() -> ResultsService:
     except Exception as error:  # bad flows: say which, not a traceback
         raise click.ClickException(str(error)) from error
     return ResultsService(
-        make_engine(settings.database_url),
+        build_engine(settings),
         catalogue,
         timezone=settings.organisation_timezone,
     )
 
 
 def _run[T](action: Callable[[ResultsService], T]) -> T:
+    from service.errors import StorageError
     from service.reports import BadFilter, NotAllowed, UnknownFlow
-    from storage.errors import StorageError
 
     service = _service()
     try:

@@ -21,15 +21,14 @@ import click
 from bot.flow_problems import FlowError
 from palaute.config import Settings
 from service.accounts import AccountError, AccountService, Role, StaffUser
+from service.errors import StorageError
 from service.timesource import utcnow
-from storage.db import make_engine
-from storage.errors import StorageError
 
 
 @contextmanager
 def _accounts() -> Iterator[AccountService]:
     from bot.catalogue import Catalogue
-    from palaute.services import build_accounts
+    from palaute.services import build_accounts, build_engine
 
     settings = Settings()
     try:
@@ -38,7 +37,7 @@ def _accounts() -> Iterator[AccountService]:
         raise click.ClickException(
             f"the flows in {settings.flows_dir} have errors (palaute flows validate):\n{error}"
         ) from error
-    db = make_engine(settings.database_url)
+    db = build_engine(settings)
     try:
         yield build_accounts(settings, db, catalogue)
     except AccountError as error:

@@ -21,16 +21,12 @@ from zoneinfo import ZoneInfo
 import click
 
 from palaute.config import Settings
-from service.api_tokens import hash_token, new_token
+from palaute.services import build_engine
+from service import api_tokens
+from service.errors import StorageError
 from service.timesource import utcnow
-from service.visits import FIELDS, MAX_TEXT, Intake, RowError, Visit, store_visits
+from service.visits import FIELDS, MAX_TEXT, Intake, RowError, Visit, VisitsService
 from service.visits_csv import CsvImportError, read_export
-from storage import api_tokens as token_store
-from storage import funnel as funnel_store
-from storage import visits as visit_store
-from storage.contacts import ContactStore
-from storage.db import make_engine, read_only, transaction
-from storage.errors import StorageError
 
 BATCH = 500
 
@@ -123,8 +119,9 @@ def import_visits(
     except Exception as error:
         raise click.BadParameter(f"unknown time zone: {error}", param_hint="--timezone") from error
 
-    db = make_engine(settings.database_url)
-    contacts = ContactStore(settings.address_key_secret)
+    visit_service = VisitsService(
+        build_engine(settings), address_key_secret=settings.address_key_secret
+    )
     now = utcnow()
     counts: Counter[str] = Counter()
     skips: Counter[str] = Counter()
@@ -137,10 +134,9 @@ def import_visits(
             return
         batch = [visit for _, visit in pending]
         if dry_run:
-            with transaction(read_only(db)) as session:
-                known = visit_store.existing_ids(
-                    session, intake.organisation, source, [v.external_id for v in batch]
-                )
+            known = visit_service.known_ids(
+                intake.organisation, source, [v.external_id for v in batch]
+            )
             for visit in batch:
                 if visit.external_id in known or visit.external_id in seen:
                     counts["duplicate"] += 1
@@ -150,7 +146,7 @@ def import_visits(
                         skips[visit.skip.value] += 1
                 seen.add(visit.external_id)
         else:
-            for result in store_visits(db, contacts, batch, now):
+            for result in visit_service.store(batch, now):
                 counts[result.status] += 1
                 if result.skip is not None:
                     skips[result.skip.value] += 1
@@ -178,7 +174,7 @@ def import_visits(
         hint = " (run the same import again: rows already stored are not duplicated)"
         raise click.ClickException(f"database error: {error}{hint}") from error
     finally:
-        db.dispose()
+        visit_service.close()
 
     click.echo(
         f"{'DRY RUN, nothing stored: ' if dry_run else ''}{counts['scheduled']} scheduled, "
@@ -221,19 +217,16 @@ def create_token(name: str, organisation: str | None, source: str | None) -> Non
             f"longer than {MAX_TEXT['source']} characters", param_hint="--source"
         )
     settings = Settings()
-    token = new_token()
-    db = make_engine(settings.database_url)
+    db = build_engine(settings)
     try:
-        with transaction(db) as session:
-            token_store.create_token(
-                session,
-                organisation or settings.organisation_name,
-                name,
-                hash_token(token),
-                utcnow(),
-                source=source.strip() if source else None,
-            )
-    except token_store.TokenNameTaken as error:
+        token = api_tokens.create(
+            db,
+            organisation or settings.organisation_name,
+            name,
+            utcnow(),
+            source=source.strip() if source else None,
+        )
+    except api_tokens.TokenNameTaken as error:
         raise click.ClickException(str(error)) from error
     except StorageError as error:
         raise click.ClickException(f"database error: {error}") from error
@@ -254,12 +247,9 @@ def create_token(name: str, organisation: str | None, source: str | None) -> Non
 def revoke_token(name: str, organisation: str | None) -> None:
     """Stop accepting the token NAME."""
     settings = Settings()
-    db = make_engine(settings.database_url)
+    db = build_engine(settings)
     try:
-        with transaction(db) as session:
-            done = token_store.revoke_token(
-                session, organisation or settings.organisation_name, name, utcnow()
-            )
+        done = api_tokens.revoke(db, organisation or settings.organisation_name, name, utcnow())
     finally:
         db.dispose()
     if not done:
@@ -274,10 +264,9 @@ def list_tokens() -> None:
     Columns (tab-separated): organisation, name, source, created, state.
     """
     settings = Settings()
-    db = make_engine(settings.database_url)
+    db = build_engine(settings)
     try:
-        with transaction(read_only(db)) as session:
-            tokens = token_store.list_tokens(session)
+        tokens = api_tokens.list_all(db)
     finally:
         db.dispose()
     for token in tokens:
@@ -297,18 +286,18 @@ def report(organisation: str | None, since: datetime | None) -> None:
     """Per flow: visits, surveys sent, skipped (why), delivered, started, completed."""
     settings = Settings()
     zone = ZoneInfo(settings.organisation_timezone)
-    db = make_engine(settings.database_url)
+    visit_service = VisitsService(
+        build_engine(settings), address_key_secret=settings.address_key_secret
+    )
     try:
-        with transaction(read_only(db)) as session:
-            rows = funnel_store.funnel(
-                session,
-                organisation or settings.organisation_name,
-                since.replace(tzinfo=zone) if since else None,
-            )
+        rows = visit_service.funnel(
+            organisation or settings.organisation_name,
+            since.replace(tzinfo=zone) if since else None,
+        )
     except StorageError as error:
         raise click.ClickException(f"database error: {error}") from error
     finally:
-        db.dispose()
+        visit_service.close()
     if not rows:
         click.echo("No visits yet.")
         return

@@ -32,6 +32,7 @@ from werkzeug.exceptions import HTTPException
 
 from bot.flow import Flow
 from channels import simulator as channel
+from channels.base import Handled, Rejected
 from palaute.config import Settings
 from palaute.web import now, services
 from palaute.web.json_body import read_json
@@ -239,11 +240,6 @@ def _api_error(error: ApiError) -> tuple[Any, int]:
     return jsonify(error=error.message, retryable=error.retryable), error.status
 
 
-@bp.errorhandler(channel.SimulatorPayloadError)
-def _payload_error(error: channel.SimulatorPayloadError) -> tuple[Any, int]:
-    return jsonify(error=str(error), field=error.field, retryable=False), 400
-
-
 @bp.errorhandler(RateLimitExceeded)
 def _rate_limited(error: RateLimitExceeded) -> Any:
     response = jsonify(
@@ -385,7 +381,13 @@ def api_start() -> Any:
 
 @bp.post("/api/message")
 def api_message() -> Any:
-    inbound = channel.parse_inbound(_json_body(), _required_contact())
+    match channel.parse_inbound(_json_body(), _required_contact()):
+        case Rejected() as rejected:
+            return jsonify(
+                error=rejected.reason, field=rejected.field, retryable=rejected.retryable
+            ), rejected.status
+        case Handled(inbound):
+            pass
     container = services()
     result = container.conversations.handle(inbound, now(), inline_limit=None)
     return jsonify(

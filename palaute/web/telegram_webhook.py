@@ -7,8 +7,9 @@ Register the webhook with ``palaute telegram set-webhook`` (it sets the secret t
    (constant-time comparison); otherwise 403 and nothing is read or recorded. With no
    secret configured every update is refused: an open webhook would let anyone post
    answers in any chat's name;
-2. is parsed by ``channels.telegram.updates.parse_update``. Ignored updates (groups, channel
-   posts, edits, other update types) get an empty 200 so Telegram does not resend them;
+2. is parsed by ``channels.telegram.updates.parse_update``. A malformed body is rejected
+   (400, ``{"error": reason}``); ignored updates (groups, channel posts, edits, other
+   update types) get an empty 200 so Telegram does not resend them (logged at debug);
 3. ``my_chat_member`` "kicked" marks the contact unreachable (the worker stops sending);
    starting the bot again clears it;
 4. a message goes through ``ConversationService.handle`` with ``inline_limit=1``: the
@@ -38,6 +39,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from channels.base import Handled, Ignored, Rejected
 from channels.telegram import keyboards, updates
 from palaute.web import now, services, unstored
 from palaute.web.json_body import read_json
@@ -78,38 +80,34 @@ def telegram_webhook() -> Any:
             log.warning("Telegram update refused: wrong or missing %s", SECRET_HEADER)
         return _refuse(403, "forbidden")
 
-    try:
-        parsed = updates.parse_update(read_json(want_object=True))
-    except updates.TelegramUpdateError as error:
-        log.warning("Telegram update rejected: %s", error)
-        return _refuse(400, str(error))
-
+    match updates.parse_update(read_json(want_object=True)):
+        case Rejected() as rejected:
+            log.warning("Telegram update rejected: %s", rejected.reason)
+            return _refuse(rejected.status, rejected.reason)
+        case Ignored() as ignored:
+            log.debug("Telegram update %s ignored: %s", ignored.request_id, ignored.reason)
+            return _empty()
+        case Handled(update):
+            pass
     when = now()
     try:
-        if parsed.outcome is updates.UpdateOutcome.IGNORED:
-            log.info("Telegram update %s ignored: %s", parsed.update_id, parsed.reason)
-            return _empty()
-        if parsed.outcome in (updates.UpdateOutcome.BLOCKED, updates.UpdateOutcome.UNBLOCKED):
-            assert parsed.chat_id is not None
-            reachable = parsed.outcome is updates.UpdateOutcome.UNBLOCKED
-            set_reachable(
-                container.db, container.conversations.contacts, parsed.chat_id, reachable, when
-            )
-            return _empty()
-        return _conversation(parsed, when)
+        match update:
+            case updates.ChatReachability(chat_id=chat, reachable=reachable):
+                set_reachable(container.db, container.conversations.contacts, chat, reachable, when)
+                return _empty()
+            case updates.ChatMessage() as message:
+                return _conversation(message, when)
     except StorageError as error:
         # Telegram redelivers after a non-2xx answer; the update_id keeps it single.
-        status, headers = unstored(f"Telegram update {parsed.update_id}", error)
+        status, headers = unstored(f"Telegram update {update.update_id}", error)
         body, _ = _refuse(status, "not stored; try again later")
         body.headers.update(headers)
         return body, status
 
 
-def _conversation(parsed: updates.ParsedUpdate, when: datetime) -> Response:
+def _conversation(parsed: updates.ChatMessage, when: datetime) -> Response:
     container = services()
-    inbound, press = parsed.inbound, parsed.callback
-    assert inbound is not None and parsed.chat_id is not None
-    chat = parsed.chat_id
+    inbound, press, chat = parsed.inbound, parsed.callback, parsed.chat_id
 
     result: HandleResult | None
     if press is None:

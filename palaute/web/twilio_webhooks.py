@@ -25,8 +25,8 @@ import logging
 from flask import Blueprint, Response, request
 from flask.blueprints import BlueprintSetupState
 
-from channels.base import Ignored
-from channels.twilio.inbound import InvalidWebhook, parse_inbound
+from channels.base import Handled, Ignored, Rejected
+from channels.twilio.inbound import parse_inbound
 from channels.twilio.signature import (
     SIGNATURE_HEADER,
     SIGNATURE_SETTINGS_HEADER,
@@ -108,11 +108,12 @@ def _unstored(what: str, error: StorageError) -> Response:
 def inbound_sms() -> Response:
     if not _signed():
         return _text("Invalid Twilio signature.", 403)
-    try:
-        inbound = parse_inbound(request.form)
-    except InvalidWebhook as error:
-        log.warning("Twilio inbound webhook rejected: %s", error)
-        return _text(f"Not a Twilio message: {error}", 400)
+    match parse_inbound(request.form):
+        case Rejected() as rejected:
+            log.warning("Twilio inbound webhook rejected: %s", rejected.reason)
+            return _text(f"Not a Twilio message: {rejected.reason}", rejected.status)
+        case Handled(inbound):
+            pass
     try:
         result = services().conversations.handle(inbound, now(), inline_limit=INLINE_REPLIES)
     except StorageError as error:
@@ -124,13 +125,14 @@ def inbound_sms() -> Response:
 def status_callback() -> Response:
     if not _signed():
         return _text("Invalid Twilio signature.", 403)
-    try:
-        update = parse_status(request.form)
-    except InvalidWebhook as error:
-        return _text(f"Not a Twilio status callback: {error}", 400)
-    if isinstance(update, Ignored):
-        log.info("Twilio status callback ignored: %s", update.reason)
-        return _text(update.outcome.value, 200)
+    match parse_status(request.form):
+        case Rejected() as rejected:
+            return _text(f"Not a Twilio status callback: {rejected.reason}", rejected.status)
+        case Ignored() as ignored:
+            log.debug("Twilio status callback %s ignored: %s", ignored.request_id, ignored.reason)
+            return _text(ignored.outcome.value, 200)
+        case Handled(update):
+            pass
     message_id = _message_id(request.args.get("m"))
     container = services()
     try:

@@ -11,6 +11,7 @@ import pytest
 
 from bot import keywords
 from bot.messages import Choice, InboundKind, Outgoing
+from channels.base import Handled, Ignored, InboundResult, Rejected
 from channels.telegram import keyboards, updates
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "telegram"
@@ -20,6 +21,28 @@ def fixture(name: str) -> dict[str, Any]:
     with (DATA / f"{name}.json").open(encoding="utf-8") as handle:
         data: dict[str, Any] = json.load(handle)
     return data
+
+
+def chat_message(payload: Any) -> updates.ChatMessage:
+    """The chat message an update is handled as (the outcome must be one)."""
+    result = updates.parse_update(payload)
+    assert isinstance(result, Handled) and isinstance(result.value, updates.ChatMessage), result
+    return result.value
+
+
+def outcome_of(result: InboundResult[updates.TelegramUpdate]) -> tuple[str, int, str | None]:
+    """What became of an update, its update_id and chat, as the CASES table writes them."""
+    match result:
+        case Handled(updates.ChatMessage() as handled):
+            return "message", handled.update_id, handled.chat_id
+        case Handled(updates.ChatReachability() as change):
+            name = "unblocked" if change.reachable else "blocked"
+            return name, change.update_id, change.chat_id
+        case Ignored() as ignored:
+            assert ignored.reason and ignored.request_id is not None
+            return "ignored", int(ignored.request_id), ignored.address
+        case Rejected() as rejected:
+            raise AssertionError(f"rejected: {rejected.reason}")
 
 
 # name, outcome, chat, inbound kind, inbound text, language hint, start code
@@ -65,17 +88,12 @@ def test_parse_fixture(
     code: str | None,
 ) -> None:
     payload = fixture(name)
-    parsed = updates.parse_update(payload)
-    assert parsed.update_id == payload["update_id"]
-    assert parsed.outcome == outcome
-    assert parsed.chat_id == chat
+    result = updates.parse_update(payload)
+    assert outcome_of(result) == (outcome, payload["update_id"], chat)
     if kind is None:
-        assert parsed.inbound is None
-        if outcome == "ignored":
-            assert parsed.reason
+        assert not isinstance(result, Handled) or not isinstance(result.value, updates.ChatMessage)
         return
-    inbound = parsed.inbound
-    assert inbound is not None
+    inbound = chat_message(payload).inbound
     assert inbound.channel == "telegram"
     assert inbound.address == chat
     assert inbound.kind == kind
@@ -84,11 +102,11 @@ def test_parse_fixture(
     assert inbound.start_code == code
     assert inbound.provider_id is not None
     assert inbound.provider_id.startswith(f"{payload['update_id']}:")
-    assert updates.parse_update(payload).inbound == inbound  # the same update, the same key
+    assert chat_message(payload).inbound == inbound  # the same update, the same key
 
 
 def test_callback_press_carries_step_label_and_message() -> None:
-    parsed = updates.parse_update(fixture("callback_query"))
+    parsed = chat_message(fixture("callback_query"))
     press = parsed.callback
     assert press is not None
     assert press.query_id == "2581743015993328104"
@@ -123,8 +141,7 @@ def message_with_text(text: str, **changes: Any) -> dict[str, Any]:
 def test_commands_in_private_chat(
     text: str, kind: InboundKind, expected_text: str | None, code: str | None
 ) -> None:
-    parsed = updates.parse_update(message_with_text(text))
-    assert parsed.inbound is not None
+    parsed = chat_message(message_with_text(text))
     assert parsed.inbound.kind == kind
     if expected_text is not None:
         assert parsed.inbound.text == expected_text
@@ -143,10 +160,10 @@ def test_commands_in_private_chat(
     ],
 )  # fmt: skip
 def test_other_updates_are_ignored(payload: dict[str, Any], reason_part: str) -> None:
-    parsed = updates.parse_update(payload)
-    assert parsed.outcome == "ignored"
-    assert reason_part in parsed.reason
-    assert parsed.inbound is None
+    ignored = updates.parse_update(payload)
+    assert isinstance(ignored, Ignored) and ignored.outcome == "ignored"
+    assert reason_part in ignored.reason
+    assert ignored.request_id == str(payload["update_id"])
 
 
 def test_messages_from_bots_and_service_messages_are_ignored() -> None:
@@ -167,16 +184,21 @@ def test_unblocking_is_reported() -> None:
         {**member["new_chat_member"]},
         {"user": member["old_chat_member"]["user"], "status": "member"},
     )
-    assert updates.parse_update(payload).outcome == "unblocked"
+    assert outcome_of(updates.parse_update(payload)) == (
+        "unblocked",
+        payload["update_id"],
+        "6012345678",
+    )
 
 
 @pytest.mark.parametrize(
     "body", [None, [], {"message": {}}, {"update_id": "1"}, {"update_id": True}]
 )
-def test_malformed_bodies_raise_a_typed_error(body: Any) -> None:
-    with pytest.raises(updates.TelegramUpdateError) as info:
-        updates.parse_update(body)
-    assert info.value.retryable is False
+def test_malformed_bodies_are_rejected(body: Any) -> None:
+    rejected = updates.parse_update(body)
+    assert isinstance(rejected, Rejected) and rejected.outcome == "rejected"
+    assert (rejected.status, rejected.retryable) == (400, False)
+    assert rejected.reason.startswith(f"{rejected.field}: ")
 
 
 def _broken(path: str, value: Any) -> dict[str, Any]:
@@ -214,20 +236,17 @@ def _broken(path: str, value: Any) -> dict[str, Any]:
         ("my_chat_member_kicked.my_chat_member.old_chat_member.status", None),
     ],
 )
-def test_fields_of_the_wrong_type_raise_a_typed_error(path: str, value: Any) -> None:
-    with pytest.raises(updates.TelegramUpdateError, match="not a Bot API Update"):
-        updates.parse_update(_broken(path, value))
+def test_fields_of_the_wrong_type_are_rejected(path: str, value: Any) -> None:
+    rejected = updates.parse_update(_broken(path, value))
+    assert isinstance(rejected, Rejected) and rejected.status == 400
+    assert rejected.reason.startswith("body: not a Bot API Update (")
 
 
 def test_fields_from_newer_bot_api_versions_are_accepted() -> None:
     payload = fixture("message_text")
     payload["message"]["reaction_of_the_future"] = {"emoji": "👍", "count": 3}
     payload["update_kind_of_the_future"] = 5
-    parsed = updates.parse_update(payload)
-    assert (
-        parsed.inbound is not None
-        and parsed.inbound.text == fixture("message_text")["message"]["text"]
-    )
+    assert chat_message(payload).inbound.text == fixture("message_text")["message"]["text"]
 
 
 def test_press_on_a_message_too_old_to_show() -> None:
@@ -239,20 +258,20 @@ def test_press_on_a_message_too_old_to_show() -> None:
         "message_id": message["message_id"],
         "date": 0,
     }
-    parsed = updates.parse_update(payload)
+    parsed = chat_message(payload)
     press = parsed.callback
     assert press is not None and parsed.chat_id == "6012345678"
     assert (press.message_id, press.message_text, press.label) == (413, "", None)
     assert (press.step_id, press.value) == ("q1", "4")
     assert keyboards.edit_chosen_params(press) is None
-    assert parsed.inbound is not None and parsed.inbound.kind == InboundKind.BUTTON
+    assert parsed.inbound.kind == InboundKind.BUTTON
 
 
 def test_press_without_its_message_is_read_from_the_user() -> None:
     payload = fixture("callback_query")
     del payload["callback_query"]["message"]
-    parsed = updates.parse_update(payload)
-    assert parsed.outcome == "message" and parsed.chat_id == "6012345678"
+    parsed = chat_message(payload)
+    assert parsed.chat_id == "6012345678"
     assert parsed.callback is not None and parsed.callback.message_id is None
 
 
@@ -262,14 +281,16 @@ def test_press_in_a_group_and_press_without_data_are_ignored() -> None:
     assert updates.parse_update(group).outcome == "ignored"
     no_data = fixture("callback_query")
     del no_data["callback_query"]["data"]
-    assert "without callback data" in updates.parse_update(no_data).reason
+    ignored = updates.parse_update(no_data)
+    assert isinstance(ignored, Ignored) and "without callback data" in ignored.reason
 
 
 def test_empty_media_is_not_media() -> None:
     payload = fixture("message_photo")
     payload["message"]["photo"] = []
     del payload["message"]["caption"]
-    assert updates.parse_update(payload).reason == "service message without text"
+    ignored = updates.parse_update(payload)
+    assert isinstance(ignored, Ignored) and ignored.reason == "service message without text"
 
 
 @pytest.mark.parametrize(
@@ -345,7 +366,7 @@ def test_long_texts_are_cut_to_the_api_limit() -> None:
 
 
 def test_chosen_answer_edit_and_callback_answer() -> None:
-    press = updates.parse_update(fixture("callback_query")).callback
+    press = chat_message(fixture("callback_query")).callback
     assert press is not None
     edit = keyboards.edit_chosen_params(press)
     assert edit is not None
@@ -360,7 +381,7 @@ def test_chosen_answer_edit_and_callback_answer() -> None:
 
 
 def test_stale_press_toast_and_button_removal() -> None:
-    press = updates.parse_update(fixture("callback_query")).callback
+    press = chat_message(fixture("callback_query")).callback
     assert press is not None
     assert keyboards.answer_callback_params(press, keyboards.already_answered("fi")) == {
         "callback_query_id": press.query_id,
@@ -387,9 +408,7 @@ def test_deep_link() -> None:
 
 def test_commands_reach_the_core_as_its_keywords() -> None:
     def text_of(command: str) -> str:
-        inbound = updates.parse_update(message_with_text(command)).inbound
-        assert inbound is not None
-        return inbound.text
+        return chat_message(message_with_text(command)).inbound.text
 
     assert keywords.is_opt_out(text_of("/stop"))
     assert keywords.is_help(text_of("/help@kirjastokysely_bot"))
@@ -399,6 +418,5 @@ def test_commands_reach_the_core_as_its_keywords() -> None:
 def test_menu_buttons_without_a_step_come_back_as_text() -> None:
     payload = fixture("callback_query")
     payload["callback_query"]["data"] = ":SV"
-    inbound = updates.parse_update(payload).inbound
-    assert inbound is not None
+    inbound = chat_message(payload).inbound
     assert (inbound.kind, inbound.text) == (InboundKind.TEXT, "SV")

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from xml.etree import ElementTree
 
 import pytest
 
 from bot.clean import clean_text
-from bot.messages import InboundKind, Outgoing, OutgoingKind
-from channels.base import ContactEffect, Ignored, InboundOutcome
-from channels.twilio.inbound import InvalidWebhook, RejectReason, parse_inbound
+from bot.messages import Inbound, InboundKind, Outgoing, OutgoingKind
+from channels.base import ContactEffect, Handled, Ignored, InboundOutcome, Rejected
+from channels.twilio.inbound import RejectReason, parse_inbound
 from channels.twilio.sender import (
     PermanentSendError,
     RetryableSendError,
@@ -20,11 +21,25 @@ from channels.twilio.sender import (
     parse_retry_after,
 )
 from channels.twilio.signature import compute_signature, public_url, verify_signature
-from channels.twilio.status import FINAL_STATUSES, parse_status
+from channels.twilio.status import FINAL_STATUSES, StatusUpdate, parse_status
 from channels.twilio.twiml import MAX_INBOUND_CHARS, render_twiml
 from tests.fakes.twilio_api import FakeTwilioAPI, load_fixture
 
 SIGNATURES = load_fixture("signature_vectors.json")["vectors"]
+
+
+def inbound_of(form: dict[str, Any]) -> Inbound:
+    """The ``Inbound`` a form is handled as (the outcome must be ``Handled``)."""
+    result = parse_inbound(form)
+    assert isinstance(result, Handled), result
+    return result.value
+
+
+def status_of(form: dict[str, Any]) -> StatusUpdate:
+    """The ``StatusUpdate`` a status form is handled as (the outcome must be ``Handled``)."""
+    result = parse_status(form)
+    assert isinstance(result, Handled), result
+    return result.value
 
 
 # --- signatures ----------------------------------------------------------------------------
@@ -175,7 +190,7 @@ INBOUND_CASES = [
 def test_parse_inbound_fixtures(
     fixture: str, kind: InboundKind, text: str, sid: str, address: str
 ) -> None:
-    inbound = parse_inbound(load_fixture(fixture))
+    inbound = inbound_of(load_fixture(fixture))
     assert inbound.channel == "sms"
     assert inbound.kind is kind
     assert inbound.text == text
@@ -186,32 +201,32 @@ def test_parse_inbound_fixtures(
 def test_missing_body_counts_as_empty() -> None:
     form = load_fixture("inbound_mms.json")
     del form["Body"]
-    inbound = parse_inbound(form)
+    inbound = inbound_of(form)
     assert (inbound.kind, inbound.text) == (InboundKind.MEDIA, "")
     form = load_fixture("inbound_sms.json")
     del form["Body"]
-    inbound = parse_inbound(form)
+    inbound = inbound_of(form)
     assert (inbound.kind, inbound.text) == (InboundKind.TEXT, "")
 
 
 def test_mms_with_a_caption_is_text() -> None:
     form = dict(load_fixture("inbound_mms.json"), Body="4")
-    assert parse_inbound(form).kind is InboundKind.TEXT
+    assert inbound_of(form).kind is InboundKind.TEXT
 
 
 def test_unknown_fields_are_ignored() -> None:
     form = dict(load_fixture("inbound_sms.json"), NewFieldFromTwilio="x", AddOns="{}")
-    assert parse_inbound(form).text == "Kyllä, vastaan mielelläni kyselyyn."
+    assert inbound_of(form).text == "Kyllä, vastaan mielelläni kyselyyn."
 
 
 def test_long_and_odd_bodies_are_cleaned_and_bounded() -> None:
     form = dict(load_fixture("inbound_sms.json"), Body="a\x00b\x07c\ud800d" + "x" * 10_000)
-    inbound = parse_inbound(form)
+    inbound = inbound_of(form)
     assert inbound.text.startswith("abc?d")
     assert len(inbound.text) == MAX_INBOUND_CHARS
     inbound.text.encode("utf-8")  # storable
     decomposed = dict(load_fixture("inbound_sms.json"), Body="BO\u0308RJA")
-    assert parse_inbound(decomposed).text == "BÖRJA"
+    assert inbound_of(decomposed).text == "BÖRJA"
 
 
 @pytest.mark.parametrize(
@@ -232,22 +247,29 @@ def test_opt_out_type_reaches_the_core(body: str, opt_out_type: str, keyword: st
     form = dict(load_fixture("inbound_sms.json"), Body=body)
     if opt_out_type:
         form["OptOutType"] = opt_out_type
-    inbound = parse_inbound(form)
+    inbound = inbound_of(form)
     assert inbound.provider_keyword == keyword
     assert inbound.text == body  # what the citizen sent is kept for the record
 
 
 @pytest.mark.parametrize(
-    ("missing", "reason"),
-    [("From", RejectReason.NO_SENDER), ("MessageSid", RejectReason.NO_MESSAGE_SID)],
+    ("missing", "reason", "message"),
+    [
+        ("From", RejectReason.NO_SENDER, "The form has no From number."),
+        ("MessageSid", RejectReason.NO_MESSAGE_SID, "The form has no MessageSid."),
+    ],
 )
-def test_forms_without_sender_or_sid_are_rejected(missing: str, reason: RejectReason) -> None:
+def test_forms_without_sender_or_sid_are_rejected(
+    missing: str, reason: RejectReason, message: str
+) -> None:
     form = load_fixture("inbound_sms.json")
     for name in (missing, "SmsMessageSid", "SmsSid") if missing == "MessageSid" else (missing,):
         del form[name]
-    with pytest.raises(InvalidWebhook) as info:
-        parse_inbound(form)
-    assert info.value.reason is reason
+    rejected = parse_inbound(form)
+    assert isinstance(rejected, Rejected) and rejected.outcome is InboundOutcome.REJECTED
+    assert (rejected.code, rejected.reason, rejected.status) == (reason, message, 400)
+    # a status callback needs only the MessageSid
+    assert isinstance(parse_status(form), Rejected) == (missing == "MessageSid")
 
 
 # --- status callbacks -----------------------------------------------------------------------
@@ -278,7 +300,7 @@ def test_parse_status_fixtures(
     done_at: datetime | None,
 ) -> None:
     form = load_fixture(fixture)
-    update = parse_status(form)
+    update = status_of(form)
     assert update.sid == form["MessageSid"]
     assert update.status == status
     assert update.error_code == code
@@ -289,7 +311,7 @@ def test_parse_status_fixtures(
 
 def test_status_error_message_is_accepted() -> None:
     form = dict(load_fixture("status_failed.json"), ErrorMessage="Message filtered")
-    assert parse_status(form).error_message == "Message filtered"
+    assert status_of(form).error_message == "Message filtered"
 
 
 @pytest.mark.parametrize(
@@ -300,13 +322,14 @@ def test_intermediate_statuses(twilio_status: str, status: str) -> None:
     form = dict(load_fixture("status_delivered.json"), MessageStatus=twilio_status)
     form["SmsStatus"] = twilio_status
     del form["RawDlrDoneDate"]
-    assert parse_status(form).status == status
+    assert status_of(form).status == status
 
 
 def test_inbound_statuses_are_ignored() -> None:
     ignored = parse_status(load_fixture("inbound_sms.json"))
     assert isinstance(ignored, Ignored) and ignored.outcome is InboundOutcome.IGNORED
     assert "'received' is not an outbound delivery status" in ignored.reason
+    assert ignored.request_id == load_fixture("inbound_sms.json")["MessageSid"]
 
 
 # --- TwiML ----------------------------------------------------------------------------------
