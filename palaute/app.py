@@ -19,8 +19,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Request, Response, current_app, redirect, url_for
+from flask import Flask, Request, current_app, redirect, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from werkzeug.wrappers import Response
 
 from palaute.config import Settings, require_production_ready
 from palaute.services import build_services
@@ -81,7 +82,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if settings.trust_forwarded_headers:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        # x_for: rate limits see the client's address, not the proxy's.
+        # x_for: rate limits see the client's address, not the proxy's. Replacing wsgi_app
+        # is how Flask documents wrapping it in middleware; mypy sees a method being assigned.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
 
     guards.install(app, settings)

@@ -109,7 +109,7 @@ def _outbox_ticks(services: Services) -> list[Callable[[], Any]]:
 
 def run_clock(services: Services, *, worker_id: str | None = None) -> None:
     """Block running the jobs until SIGINT/SIGTERM; claims in hand are given back."""
-    from apscheduler.schedulers.blocking import BlockingScheduler  # type: ignore[import-untyped]
+    from apscheduler.schedulers.blocking import BlockingScheduler
 
     settings = services.settings
     jobs = build_jobs(services, worker_id=worker_id)

@@ -406,7 +406,7 @@ class SmsOutbox(Outbox[TwilioSender, OutboxReport]):
 
 def apply_contact_effect(
     contacts: ContactStore,
-    session: object,
+    session: Session,
     contact_id: int,
     error: SendError | None,
     now: datetime,
@@ -420,10 +420,10 @@ def apply_contact_effect(
     if effect is None:
         return
     if effect is ContactEffect.OPTED_OUT:
-        found = contacts.get(session, contact_id)  # type: ignore[arg-type]
+        found = contacts.get(session, contact_id)
         if found is not None and not found.opted_out:
             contacts.record_opt(
-                session,  # type: ignore[arg-type]
+                session,
                 contact_id,
                 action="out",
                 via="provider",
@@ -431,7 +431,7 @@ def apply_contact_effect(
                 now=now,
             )
         return
-    contacts.mark_unreachable(session, contact_id, f"{effect.value} ({code})", now)  # type: ignore[arg-type]
+    contacts.mark_unreachable(session, contact_id, f"{effect.value} ({code})", now)
 
 
 def _outgoing(message: OutboxMessage) -> Outgoing:

@@ -18,6 +18,7 @@ import io
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from service.visits import FIELDS
 
@@ -187,7 +188,16 @@ def read_export(
     return export
 
 
-def _rows(reader: Iterator[list[str]], index: Mapping[str, int]) -> Iterator[CsvRow]:
+class _LineReader(Protocol):
+    """What ``csv.reader`` gives: rows, and the physical line the last one ended on."""
+
+    @property
+    def line_num(self) -> int: ...
+
+    def __next__(self) -> list[str]: ...
+
+
+def _rows(reader: _LineReader, index: Mapping[str, int]) -> Iterator[CsvRow]:
     previous_end = 1  # the header line
     while True:
         try:
@@ -197,7 +207,7 @@ def _rows(reader: Iterator[list[str]], index: Mapping[str, int]) -> Iterator[Csv
         except csv.Error as error:
             raise CsvImportError(f"line {previous_end + 1}: broken CSV ({error})") from error
         start = previous_end + 1
-        previous_end = reader.line_num  # type: ignore[attr-defined]
+        previous_end = reader.line_num
         if not any(cell.strip() for cell in cells):
             continue  # blank line, or ";;;;" rows Excel leaves at the end
         values = {name: cells[i].strip() if i < len(cells) else "" for name, i in index.items()}

@@ -11,6 +11,7 @@ signed in before (the session remembers the epoch it was made under).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -20,10 +21,8 @@ from storage.tables import METADATA, BigId, UTCDateTime
 __all__ = ["METADATA", "StaffPointRow", "StaffUserRow"]
 
 
-def _time(*, nullable: bool = False) -> datetime | None:
-    return Field(  # type: ignore[no-any-return]
-        default=None, sa_column=sa.Column(UTCDateTime(), nullable=nullable)
-    )
+def _time(*, nullable: bool = False) -> Any:
+    return Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=nullable))
 
 
 class StaffUserRow(SQLModel, table=True):
@@ -45,7 +44,7 @@ class StaffUserRow(SQLModel, table=True):
     auth_epoch: int = Field(
         default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
     )
-    created_at: datetime = _time()  # type: ignore[assignment]
+    created_at: datetime = _time()
     last_login_at: datetime | None = _time(nullable=True)
 
 

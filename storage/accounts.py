@@ -21,10 +21,10 @@ from sqlmodel import Session
 
 from storage.account_tables import StaffPointRow, StaffUserRow
 from storage.sql import dialect_name
-from storage.tables import UTCDateTime
+from storage.tables import UTCDateTime, table_of
 
-_users = StaffUserRow.__table__  # type: ignore[attr-defined]
-_points = StaffPointRow.__table__  # type: ignore[attr-defined]
+_users = table_of(StaffUserRow)
+_points = table_of(StaffPointRow)
 
 
 class EmailTaken(ValueError):

@@ -15,8 +15,9 @@ from sqlmodel import Session
 
 from storage.followup_tables import ApiTokenRow
 from storage.sql import dialect_name
+from storage.tables import table_of
 
-_tokens = ApiTokenRow.__table__  # type: ignore[attr-defined]
+_tokens = table_of(ApiTokenRow)
 
 
 @dataclass(frozen=True)

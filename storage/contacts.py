@@ -23,10 +23,10 @@ from sqlmodel import Session
 from bot.messages import TEST_CHANNELS
 from storage.shapes import StoredContact
 from storage.sql import Prepared, connection_of, execute, one_of
-from storage.tables import ContactRow, OptEventRow
+from storage.tables import ContactRow, OptEventRow, table_of
 
-_contacts = ContactRow.__table__  # type: ignore[attr-defined]
-_opt_events = OptEventRow.__table__  # type: ignore[attr-defined]
+_contacts = table_of(ContactRow)
+_opt_events = table_of(OptEventRow)
 
 # The columns that describe a contact without revealing its address.
 _PUBLIC_COLUMNS = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -26,10 +27,8 @@ class FollowupStatus(StrEnum):
     SKIPPED = "skipped"  # not sent on purpose: see skip_reason
 
 
-def _time(*, nullable: bool = False, index: bool = False) -> datetime | None:
-    return Field(  # type: ignore[no-any-return]
-        default=None, sa_column=sa.Column(UTCDateTime(), nullable=nullable, index=index)
-    )
+def _time(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=nullable, index=index))
 
 
 class VisitRow(SQLModel, table=True):
@@ -46,7 +45,7 @@ class VisitRow(SQLModel, table=True):
     source: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
     external_id: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
     service_point: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
-    visit_at: datetime = _time()  # type: ignore[assignment]
+    visit_at: datetime = _time()
     timezone: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     contact_id: int | None = Field(
         default=None,
@@ -55,7 +54,7 @@ class VisitRow(SQLModel, table=True):
     channel: str | None = Field(default=None, sa_column=sa.Column(sa.String(32)))
     language: str | None = Field(default=None, sa_column=sa.Column(sa.String(16)))
     flow_id: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
-    created_at: datetime = _time()  # type: ignore[assignment]
+    created_at: datetime = _time()
 
 
 # Follow-ups a clock may claim once due (scheduled, or claimed with a lease that ran out).
@@ -101,8 +100,8 @@ class FollowupRow(SQLModel, table=True):
         sa_column=sa.Column(BigId, sa.ForeignKey("flow_runs.id", ondelete="SET NULL")),
     )
     sent_at: datetime | None = _time(nullable=True)
-    created_at: datetime = _time()  # type: ignore[assignment]
-    updated_at: datetime = _time()  # type: ignore[assignment]
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
 
 
 ACTIVE_TOKEN = sa.text("revoked_at IS NULL")
@@ -133,5 +132,5 @@ class ApiTokenRow(SQLModel, table=True):
     # is refused. Tokens made before 0006 have their name.
     source: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
     token_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
-    created_at: datetime = _time()  # type: ignore[assignment]
+    created_at: datetime = _time()
     revoked_at: datetime | None = _time(nullable=True)

@@ -23,12 +23,12 @@ from sqlmodel import Session
 
 from storage.followup_tables import FollowupRow, FollowupStatus, VisitRow
 from storage.sql import dialect_name, one_of
-from storage.tables import AnswerRow, FlowRunRow
+from storage.tables import AnswerRow, FlowRunRow, table_of
 
-_visits = VisitRow.__table__  # type: ignore[attr-defined]
-_followups = FollowupRow.__table__  # type: ignore[attr-defined]
-_runs = FlowRunRow.__table__  # type: ignore[attr-defined]
-_answers = AnswerRow.__table__  # type: ignore[attr-defined]
+_visits = table_of(VisitRow)
+_followups = table_of(FollowupRow)
+_runs = table_of(FlowRunRow)
+_answers = table_of(AnswerRow)
 
 FIRST = "first"
 REMINDER = "reminder"

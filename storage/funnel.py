@@ -13,13 +13,13 @@ from sqlmodel import Session
 
 from storage.followup_tables import FollowupRow, FollowupStatus, VisitRow
 from storage.followups import FIRST, REMINDER
-from storage.tables import AnswerRow, FlowRunRow, MessageRow
+from storage.tables import AnswerRow, FlowRunRow, MessageRow, table_of
 
-_visits = VisitRow.__table__  # type: ignore[attr-defined]
-_followups = FollowupRow.__table__  # type: ignore[attr-defined]
-_runs = FlowRunRow.__table__  # type: ignore[attr-defined]
-_answers = AnswerRow.__table__  # type: ignore[attr-defined]
-_messages = MessageRow.__table__  # type: ignore[attr-defined]
+_visits = table_of(VisitRow)
+_followups = table_of(FollowupRow)
+_runs = table_of(FlowRunRow)
+_answers = table_of(AnswerRow)
+_messages = table_of(MessageRow)
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from sqlmodel import Session
 from bot.messages import Choice, Inbound, Outgoing, OutgoingKind
 from storage.shapes import Direction, LoggedMessage, MessageStatus
 from storage.sql import Prepared
-from storage.tables import MessageRow
+from storage.tables import MessageRow, table_of
 
-_messages = MessageRow.__table__  # type: ignore[attr-defined]
+_messages = table_of(MessageRow)
 
 # Prebuilt statements for the per-message path (values are bound, never rebuilt).
 _FIND_INBOUND = sa.select(_messages.c.id).where(

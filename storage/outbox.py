@@ -33,16 +33,16 @@ from sqlmodel import Session
 from storage.contacts import ContactStore, addresses_many
 from storage.shapes import Direction, MessageStatus, OutboxMessage
 from storage.sql import dialect_name, one_of
-from storage.tables import ContactRow, MessageRow
+from storage.tables import ContactRow, MessageRow, table_of
 
-_messages = MessageRow.__table__  # type: ignore[attr-defined]
+_messages = table_of(MessageRow)
 # A message still ours to send: claimed, or queued again. (An OR, not IN: expanding
 # parameters cannot be used with executemany.)
 _NOT_SENT_YET = sa.or_(
     _messages.c.status == MessageStatus.SENDING.value,
     _messages.c.status == MessageStatus.QUEUED.value,
 )
-_people = ContactRow.__table__  # type: ignore[attr-defined]
+_people = table_of(ContactRow)
 # The outbox's rows (the predicate of ix_messages_outbox_due, as literals like the index).
 _PENDING = sa.and_(
     _messages.c.direction == sa.literal_column("'out'"),

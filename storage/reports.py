@@ -32,10 +32,10 @@ from sqlmodel import Session
 from bot.run import RunStatus
 from storage.db import read_only
 from storage.sql import dialect_name
-from storage.tables import VALUE_KEY_LENGTH, AnswerRow, FlowRunRow, UTCDateTime
+from storage.tables import VALUE_KEY_LENGTH, AnswerRow, FlowRunRow, UTCDateTime, table_of
 
-_answers = AnswerRow.__table__  # type: ignore[attr-defined]
-_runs = FlowRunRow.__table__  # type: ignore[attr-defined]
+_answers = table_of(AnswerRow)
+_runs = table_of(FlowRunRow)
 
 AnswerValue = int | str | None
 
@@ -112,7 +112,7 @@ class ExportRun:
     answers: dict[str, ExportAnswer]
 
 
-def _conditions(table: sa.Table, where: AnswerFilter, time_column: str) -> list[Any]:
+def _conditions(table: sa.FromClause, where: AnswerFilter, time_column: str) -> list[Any]:
     conditions: list[Any] = [table.c.flow_id == where.flow_id]
     if not where.include_test:
         conditions.append(table.c.is_test == sa.false())

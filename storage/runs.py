@@ -14,12 +14,12 @@ from sqlmodel import Session
 from bot.run import RecordedAnswer, RunState, RunStatus
 from storage.shapes import Direction, StoredContact
 from storage.sql import Prepared, connection_of, one_of
-from storage.tables import AnswerRow, FlowRunRow, FlowVersionRow, MessageRow
+from storage.tables import AnswerRow, FlowRunRow, FlowVersionRow, MessageRow, table_of
 
-_runs = FlowRunRow.__table__  # type: ignore[attr-defined]
-_versions = FlowVersionRow.__table__  # type: ignore[attr-defined]
-_answers = AnswerRow.__table__  # type: ignore[attr-defined]
-_messages = MessageRow.__table__  # type: ignore[attr-defined]
+_runs = table_of(FlowRunRow)
+_versions = table_of(FlowVersionRow)
+_answers = table_of(AnswerRow)
+_messages = table_of(MessageRow)
 
 # Prebuilt statements for the per-message path (values are bound, never rebuilt).
 _ACTIVE = sa.select(_runs.c.id, _runs.c.contact_id, _runs.c.state).where(
@@ -63,6 +63,7 @@ def _active_and_seen(dialect: str) -> Prepared:
         .label("seen")
     )
     one = sa.select(sa.literal(1).label("one")).subquery("one")
+    run: sa.FromClause
     if dialect == "postgresql":
         run = _ACTIVE_LOCKED.lateral("run")
         joined = one.outerjoin(run, sa.true())

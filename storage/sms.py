@@ -24,7 +24,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from storage.shapes import Direction, MessageStatus
 from storage.sql import dialect_name, insert_ignore, one_of
-from storage.tables import METADATA, BigId, MessageRow, UTCDateTime
+from storage.tables import METADATA, BigId, MessageRow, UTCDateTime, table_of
 
 __all__ = [
     "METADATA",
@@ -46,7 +46,7 @@ __all__ = [
     "start_attempts",
 ]
 
-_messages = MessageRow.__table__  # type: ignore[attr-defined]
+_messages = table_of(MessageRow)
 
 
 class SendAttemptRow(SQLModel, table=True):
@@ -78,8 +78,8 @@ class SmsRateSlotRow(SQLModel, table=True):
     next_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
-_attempts = SendAttemptRow.__table__  # type: ignore[attr-defined]
-_slots = SmsRateSlotRow.__table__  # type: ignore[attr-defined]
+_attempts = table_of(SendAttemptRow)
+_slots = table_of(SmsRateSlotRow)
 
 
 class AttemptOutcome:

@@ -280,3 +280,12 @@ class MessageRow(SQLModel, table=True):
 
 
 METADATA = SQLModel.metadata
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core table a table model is mapped to (its ``__table__``, which SQLModel does
+    not declare), for the statements written in SQLAlchemy Core."""
+    table = sa.inspect(model).local_table
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{model.__name__} is not mapped to one table")
+    return table

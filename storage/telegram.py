@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel
 
 from storage.sql import Prepared, dialect_name
-from storage.tables import METADATA, BigId, JSONType, UTCDateTime
+from storage.tables import METADATA, BigId, JSONType, UTCDateTime, table_of
 
 __all__ = [
     "METADATA",
@@ -56,7 +56,7 @@ class TelegramCallRow(SQLModel, table=True):
     created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
-_calls = TelegramCallRow.__table__  # type: ignore[attr-defined]
+_calls = table_of(TelegramCallRow)
 
 
 @dataclass(frozen=True)

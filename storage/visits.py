@@ -17,9 +17,10 @@ from sqlmodel import Session
 from storage.followup_tables import FollowupRow, FollowupStatus, VisitRow
 from storage.followups import FIRST
 from storage.sql import dialect_name, one_of
+from storage.tables import table_of
 
-_visits = VisitRow.__table__  # type: ignore[attr-defined]
-_followups = FollowupRow.__table__  # type: ignore[attr-defined]
+_visits = table_of(VisitRow)
+_followups = table_of(FollowupRow)
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ def _fonts(font: Path | None) -> tuple[Any, Any]:
 
 def _lines(caption: Caption) -> list[tuple[str, int, bool, str | None]]:
     """The poster's text lines above the code: (text, size, bold, language)."""
-    lines = [(caption.titles[0], 96, True, None)]
+    lines: list[tuple[str, int, bool, str | None]] = [(caption.titles[0], 96, True, None)]
     lines += [(title, 64, True, None) for title in caption.titles[1:]]
     lines += [(text, 56, False, language) for language, text in caption.scan]
     return lines

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 def _gunicorn_application(app: Flask, options: dict[str, Any]) -> Any:
     from gunicorn.app.base import BaseApplication
 
+    # gunicorn has no type information, so BaseApplication is Any to mypy.
     class PalauteGunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             for key, value in options.items():

@@ -14,9 +14,11 @@ Clients are told apart by ``request.remote_addr``; behind a reverse proxy set
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from flask import Flask
-from flask_limiter import Limiter
+from flask.typing import RouteCallable
+from flask_limiter import Limiter, RouteLimit
 from flask_limiter.util import get_remote_address
 
 from palaute.config import Settings
@@ -61,6 +63,17 @@ def limit_view(
     limiter = limiter_of(app)
     # Flask-Limiter checks a view's own limits when its wrapper runs: the registered view
     # is replaced by the wrapped one (same name; stacked limits are checked together).
-    app.view_functions[endpoint] = limiter.limit(
-        limits, key_func=key_func, methods=list(methods) if methods else None, scope=scope
-    )(app.view_functions[endpoint])
+    decorate_view(
+        app,
+        endpoint,
+        limiter.limit(
+            limits, key_func=key_func, methods=list(methods) if methods else None, scope=scope
+        ),
+    )
+
+
+def decorate_view(app: Flask, endpoint: str, decorator: RouteLimit) -> None:
+    """Replace a registered view by ``decorator(view)`` under the same endpoint name."""
+    # The limit keeps the view's signature (Callable[P, R] -> Callable[P, R]), but mypy
+    # cannot carry that through RouteCallable's union of sync and async views.
+    app.view_functions[endpoint] = cast(RouteCallable, decorator(app.view_functions[endpoint]))

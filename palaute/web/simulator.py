@@ -36,7 +36,7 @@ from channels.base import Handled, Rejected
 from palaute.config import Settings
 from palaute.web import now, services
 from palaute.web.json_body import read_json
-from palaute.web.limits import limit_view, limiter_of
+from palaute.web.limits import decorate_view, limit_view, limiter_of
 from service.conversations import Direction
 from service.errors import SchemaNotReadyError, StorageError
 
@@ -431,7 +431,7 @@ def enable(app: Flask, settings: Settings) -> None:
     # The app's one limiter (palaute.web.limits): starts and new contacts share a counter.
     starts = limiter_of(app).shared_limit(settings.simulator_start_limit, scope="simulator-start")
     for endpoint in ("simulator.api_start", "simulator.api_new_contact"):
-        app.view_functions[endpoint] = starts(app.view_functions[endpoint])
+        decorate_view(app, endpoint, starts)
     limit_view(app, "simulator.api_message", settings.simulator_message_limit)
 
 

@@ -30,6 +30,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+# Flask-Login has no type information, so UserMixin is Any to mypy.
 class SignedIn(UserMixin):  # type: ignore[misc]
     """Flask-Login's user: the staff account, and the session's epoch in its id."""
 
@@ -44,7 +45,7 @@ def signed_in_staff() -> StaffUser | None:
     """The signed-in staff member of this request, or None."""
     if not current_user.is_authenticated:
         return None
-    user: SignedIn = current_user  # type: ignore[assignment]
+    user: SignedIn = current_user
     return user.staff
 
 
@@ -55,7 +56,7 @@ def remember_language(language: str) -> None:
     from flask_babel import refresh
 
     if current_user.is_authenticated:
-        user: SignedIn = current_user  # type: ignore[assignment]
+        user: SignedIn = current_user
         user.staff = replace(user.staff, ui_language=language)
     refresh()
 
