@@ -22,7 +22,7 @@ from channels.twilio.sender import (
 from channels.twilio.signature import compute_signature, public_url, verify_signature
 from channels.twilio.status import FINAL_STATUSES, parse_status
 from channels.twilio.twiml import MAX_INBOUND_CHARS, render_twiml
-from tests.fakes.twilio_api import FakeTwilioAPI, load_fixture
+from fakes.twilio_api import FakeTwilioAPI, load_fixture
 
 SIGNATURES = load_fixture("signature_vectors.json")["vectors"]
 

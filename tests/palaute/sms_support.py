@@ -14,11 +14,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from channels.twilio.signature import compute_signature
+from fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioAPI, load_fixture
 from palaute.app import create_app
 from palaute.web import EXTENSION_KEY
 from service.retry import RetryPolicy
 from service.sms_outbox import SmsOutbox
-from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioAPI, load_fixture
 
 PUBLIC = "https://kysely.example.fi"
 SURVEY_NUMBER = "+358451230000"

@@ -19,13 +19,13 @@ from flask import Flask
 
 from channels.twilio.sender import TwilioSender
 from channels.twilio.signature import compute_signature
+from fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioAPI
 from palaute.cli import main
 from service.retry import RetryPolicy
 from service.sms_outbox import SmsOutbox
 from storage import sms as sms_repo
 from storage.db import transaction
 from storage.tables import MessageRow
-from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioAPI
 from tests.palaute.sms_support import (
     PUBLIC,
     SURVEY_NUMBER,

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner
 
+from fakes.telegram_api import FakeBotAPI
 from palaute.commands.telegram import telegram
-from tests.fakes.telegram_api import FakeBotAPI
 
 
 @pytest.fixture

@@ -19,12 +19,12 @@ from channels.telegram.sender import (
     RetryableSendError,
     TelegramSender,
 )
+from fakes.telegram_api import FakeBotAPI
 from palaute.app import create_app
 from palaute.web import EXTENSION_KEY
 from service.telegram_outbox import TelegramOutbox
 from storage import messages as message_log
 from storage.db import transaction
-from tests.fakes.telegram_api import FakeBotAPI
 
 REPO_FLOWS = Path(__file__).resolve().parents[2] / "flows"
 CHAT = "6012345678"

@@ -23,6 +23,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 
 from channels.telegram.sender import RateLimiter, TelegramSender
+from fakes.telegram_api import FakeBotAPI, load_fixture
 from palaute.app import create_app
 from palaute.web import EXTENSION_KEY
 from service.telegram_outbox import TelegramOutbox
@@ -30,7 +31,6 @@ from storage import messages as message_log
 from storage import telegram as calls_repo
 from storage.db import transaction
 from storage.errors import RetryableStorageError
-from tests.fakes.telegram_api import FakeBotAPI, load_fixture
 
 REPO_FLOWS = Path(__file__).resolve().parents[2] / "flows"
 SECRET = "s3cret-Token_for-tests"

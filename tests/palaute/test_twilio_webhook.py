@@ -20,8 +20,8 @@ from bot.catalogue import Catalogue
 from bot.flow import Flow, StepKind
 from bot.replies import parse_reply
 from channels.twilio.signature import compute_signature
+from fakes.twilio_api import AUTH_TOKEN, FakeTwilioAPI, load_fixture
 from storage.db import transaction
-from tests.fakes.twilio_api import AUTH_TOKEN, FakeTwilioAPI, load_fixture
 from tests.palaute.sms_support import (
     PUBLIC,
     REPO_FLOWS,
