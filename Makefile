@@ -108,7 +108,7 @@ translations: $(VENV)/.dev-installed
 # Review artefacts: each staff page at desktop (1280x800) and phone (390x844) width.
 screenshots: $(VENV)/.dev-installed browser
 	PALAUTE_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q -p no:cacheprovider \
-	  tests/palaute/test_dashboard_browser.py
+	  tests/palaute/test_dashboard_browser.py tests/palaute/test_dashboard_results_browser.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -38,8 +38,10 @@ from bot.measures import (
     step_result,
 )
 from bot.periods import Bucket, Period, buckets, day_range, local_day
+from storage import funnel as funnel_store
 from storage import reports as queries
 from storage.db import read_only, transaction
+from storage.funnel import FlowFunnel
 from storage.reports import AnswerFilter, ExportRun, GroupBy
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "Comment",
     "CommentsPage",
     "ExportRow",
+    "FlowFunnel",
     "FlowSummary",
     "GroupBy",
     "NotAllowed",
@@ -426,6 +429,38 @@ class ResultsService:
             completed_at=run.completed_at.astimezone(self.zone) if run.completed_at else None,
             answers=tuple(answers),
         )
+
+    def response(
+        self, filters: ResultsFilter, run_id: int, *, language: str | None = None
+    ) -> ExportRow | None:
+        """One response (a run's answers) if it matches ``filters`` (its flow and the
+        reader's points), else None: a run of another unit is "not found" to the reader."""
+        flow = self.flow(filters.flow_id)
+        language = language or flow.default_language
+        where = self._where(filters)
+        steps = [s for s in flow.steps if s.kind is not StepKind.MESSAGE]
+        runs = queries.export_runs(self.engine, where, run_id=run_id)
+        try:
+            for run in runs:
+                return self._export_row(flow, steps, run, language)
+        finally:
+            runs.close()  # type: ignore[attr-defined]
+        return None
+
+    # --- follow-up funnel ---------------------------------------------------------------
+
+    def funnel(
+        self,
+        organisation: str,
+        *,
+        points_allowed: frozenset[str] | None = None,
+        since: date | None = None,
+    ) -> list[FlowFunnel]:
+        """Per flow: visits -> sent -> delivered -> started -> completed (what
+        ``palaute visits report`` prints), counting only visits at ``points_allowed``."""
+        start = day_range(since, None, self.zone)[0] if since else None
+        with transaction(self._reader) as session:
+            return funnel_store.funnel(session, organisation, start, points=points_allowed)
 
     # --- helpers ------------------------------------------------------------------------
 

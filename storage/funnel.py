@@ -38,11 +38,20 @@ class FlowFunnel:
 
 
 def funnel(
-    session: Session, organisation: str | None = None, since: datetime | None = None
+    session: Session,
+    organisation: str | None = None,
+    since: datetime | None = None,
+    *,
+    points: frozenset[str] | None = None,
 ) -> list[FlowFunnel]:
-    """Per flow: visits, sent, skipped (by reason), delivered, started and completed runs."""
+    """Per flow: visits, sent, skipped (by reason), delivered, started and completed runs.
+
+    ``points``: only visits at these service points (what a reader may see); None: all.
+    """
     messages = _messages
     visit_filter: list[sa.ColumnElement[bool]] = []
+    if points is not None:
+        visit_filter.append(_visits.c.service_point.in_(sorted(points)))
     if organisation is not None:
         visit_filter.append(_visits.c.organisation == organisation)
     if since is not None:

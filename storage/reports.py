@@ -360,13 +360,16 @@ def comments(
     ]
 
 
-def export_runs(engine: Engine, where: AnswerFilter, *, chunk: int = 2000) -> Iterator[ExportRun]:
+def export_runs(
+    engine: Engine, where: AnswerFilter, *, chunk: int = 2000, run_id: int | None = None
+) -> Iterator[ExportRun]:
     """Every run of the flow with at least one answer, oldest first, with its answers.
 
     Streams: rows come from a server-side cursor (PostgreSQL) or SQLite's own stepping,
     ``chunk`` at a time, and each run is yielded as soon as its last answer is read, so
     memory stays flat however many runs there are. The connection is held (in one
     read transaction: a consistent snapshot) until the iterator is exhausted or closed.
+    ``run_id``: only that run (one response), if it matches ``where``.
     """
     r = _runs
     a = _answers
@@ -389,6 +392,8 @@ def export_runs(engine: Engine, where: AnswerFilter, *, chunk: int = 2000) -> It
         .where(*_conditions(r, where, "started_at"))
         .order_by(r.c.started_at, r.c.id)
     )
+    if run_id is not None:
+        statement = statement.where(r.c.id == run_id)
     with read_only(engine).connect() as connection:
         streamed = connection.execution_options(stream_results=True, yield_per=chunk)
         with connection.begin():

@@ -62,7 +62,12 @@ def signed_in(app: Flask, email: str) -> FlaskClient:
 
 def every_dashboard_url(app: Flask) -> list[tuple[str, str]]:
     """(method, url) of every staff page, with real values for the URL's parts."""
-    values = {"point": "main-library", "user_id": "1", "flow_id": "library-visit"}
+    values = {
+        "point": "main-library",
+        "user_id": "1",
+        "flow_id": "library-visit",
+        "run_id": "1",
+    }
     found = []
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith("dashboard."):

@@ -272,3 +272,25 @@ def test_csv_and_xlsx_exports_one_row_per_response(
     responses = [row for row in summary if row[0] == "overall" and row[1] == "Responses"]
     assert responses[0][3] == 7
     book.close()
+
+
+def test_one_response_only_within_the_readers_points(
+    seeded: tuple[Seeder, ResultsService],
+) -> None:
+    seeder, service = seeded
+    seeder.respond(["4", "Hyvä", "1", "9"], point="north")
+    seeder.respond(["2", "Huono", "4", "3"], point="south")
+    rows = list(service.export_rows(ResultsFilter("visit"), language="en"))
+    north, south = rows[-2], rows[-1]
+    found = service.response(ResultsFilter("visit"), north.run_id, language="en")
+    assert found == north
+    assert [(a.step_id, a.label) for a in found.answers] == [
+        ("overall", "4"),
+        ("comment", "Hyvä"),
+        ("experience", "Very good"),
+        ("recommend", "9"),
+    ]
+    mine = ResultsFilter("visit", points_allowed=frozenset({"north"}))
+    assert service.response(mine, south.run_id) is None
+    assert service.response(mine, north.run_id) is not None
+    assert service.response(ResultsFilter("visit"), 10**9) is None

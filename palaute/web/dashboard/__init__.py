@@ -66,6 +66,7 @@ class NavItem:
 # Top-level pages, in the order of the navigation bar.
 NAV: list[NavItem] = [
     NavItem("dashboard.index", _l("Overview")),
+    NavItem("dashboard.funnel", _l("Follow-ups")),
     NavItem("dashboard.users", _l("Users"), admin_only=True),
     NavItem("dashboard.account", _l("Your account")),
 ]
@@ -192,6 +193,14 @@ def _register_error_pages() -> None:
 
 
 # The pages (imported for their routes on ``bp``).
-from palaute.web.dashboard import account, auth, home, users  # noqa: E402, F401
+from palaute.web.dashboard import (  # noqa: E402, F401
+    account,
+    auth,
+    comments,
+    funnel,
+    home,
+    results,
+    users,
+)
 
 _register_error_pages()

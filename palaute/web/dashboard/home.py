@@ -1,5 +1,5 @@
-"""The landing page (the flows and service points the user may see) and a page per
-service point (the flows that serve it and how citizens start them there)."""
+"""A page per service point: the flows that serve it and how citizens start them there.
+(The landing page, the overview of results, is in ``results``.)"""
 
 from __future__ import annotations
 
@@ -8,14 +8,8 @@ from typing import Any
 from flask import render_template
 
 from palaute.web.dashboard import bp
-from palaute.web.dashboard.access import allowed_points, allowed_points_of, require_point
+from palaute.web.dashboard.access import require_point
 from palaute.web.dashboard.access import visible_flows as flows_for_user
-
-
-@bp.get("/")
-def index() -> Any:
-    flows = [(flow, allowed_points_of(flow)) for flow in flows_for_user()]
-    return render_template("dashboard/index.html", flows=flows, points=allowed_points())
 
 
 @bp.get("/points/<point>")
