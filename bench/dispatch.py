@@ -5,7 +5,7 @@ For each size (``--count`` and a tenth of it) the bench
 1. makes a fresh PostgreSQL database and schedules that many visits, each a different
    person, all due now (``service.visits.store_visits``, as the API and CSV import do);
 2. starts two real ``palaute clock`` processes pointed at a loopback fake Twilio API
-   (``tests/fakes/twilio_api.py``) with a high SMS rate limit;
+   (``fakes/twilio_api.py``) with a high SMS rate limit;
 3. waits until the fake has accepted one SMS per visit and reports messages/s (from the
    clocks' start, and between the first and the last message), duplicates (numbers that
    got more than one SMS: must be 0), follow-ups not sent (must be 0), each clock
@@ -20,7 +20,7 @@ itself takes. The ratio says how much of it the whole pipeline reaches.
 
 Target (issue 6): >= 1,000 messages/s when the rate limit allows it.
 
-    .venv/bin/python bench/dispatch.py [--count 100000] [--rate 100000]
+    .venv/bin/python -m bench.dispatch [--count 100000] [--rate 100000]
         [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
 """
 
@@ -39,8 +39,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import psycopg
 from psycopg import sql
 from sqlalchemy import Engine
@@ -48,11 +46,11 @@ from sqlalchemy.engine import make_url
 
 from bot.catalogue import Catalogue
 from channels.twilio.sender import TwilioSender
+from fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioAPI
 from service.visits import Intake, Visit, store_visits
 from storage import migrate
 from storage.contacts import ContactStore
 from storage.db import make_engine
-from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioAPI
 
 SECRET = "bench-address-key"
 FROM = "+358451234567"
@@ -299,7 +297,15 @@ def baseline(fake: FakeTwilioAPI, count: int) -> float:
     """SMS/s the fake API takes from the clocks' sending setup, nothing else: PROCESSES
     processes of OUTBOX_WORKERS x SEND_THREADS threads of the real sender."""
     started = time.perf_counter()
-    command = [sys.executable, __file__, "--count", str(count), "--drive", fake.base_url]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.dispatch",
+        "--count",
+        str(count),
+        "--drive",
+        fake.base_url,
+    ]
     drivers = [subprocess.Popen([*command, str(n), str(PROCESSES)]) for n in range(PROCESSES)]
     for driver in drivers:
         if driver.wait(timeout=300) != 0:

@@ -9,7 +9,7 @@ how much the real engine costs on top of bare bookkeeping.
 
 Target (issue 3): >= 20,000 steps/s on one core.
 
-    .venv/bin/python bench/engine.py [--conversations 4000]
+    .venv/bin/python -m bench.engine [--conversations 4000]
 """
 
 from __future__ import annotations
@@ -17,11 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from datetime import UTC, datetime, timedelta
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bot import engine
 from bot.flow import END, Branch, Condition, Flow, Op, Option, Step, StepKind

@@ -145,6 +145,13 @@ def free_port() -> int:
 
 _servers: dict[int, int] = {}  # port -> pid of the gunicorn master serving it (CpuMeter)
 
+# gunicorn.conf.py makes gunicorn the production web process (PALAUTE_ENV=production), which
+# refuses the development secrets: the benches run it as deployed, with real random ones.
+SECRETS = {
+    "SECRET_KEY": secrets.token_urlsafe(48),
+    "ADDRESS_KEY_SECRET": secrets.token_urlsafe(48),
+}
+
 
 @contextmanager
 def gunicorn(
@@ -155,7 +162,7 @@ def gunicorn(
     process = subprocess.Popen(
         [GUNICORN, "-w", "2", "--threads", str(threads), "-b", f"127.0.0.1:{port}",
          "--log-level", "warning", "--chdir", str(ROOT), app_spec],
-        env={**os.environ, **env},
+        env={**os.environ, **SECRETS, **env},
         cwd=ROOT,
     )  # fmt: skip
     try:

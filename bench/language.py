@@ -1,7 +1,7 @@
 """Compare language detectors on the labelled short replies in tests/data/language/.
 
-    .venv/bin/python bench/language.py          # prints the tables (about a minute)
-    .venv/bin/python bench/language.py --quick  # fewer timing rounds
+    .venv/bin/python -m bench.language          # prints the tables (about a minute)
+    .venv/bin/python -m bench.language --quick  # fewer timing rounds
 
 Each setup runs in its own subprocess so its resident memory (RSS) is attributable:
 the memory column is the worker's RSS after building the detectors and detecting
@@ -50,8 +50,6 @@ THREE = ("fi", "sv", "en")
 EIGHT = ("fi", "sv", "en", "ru", "et", "uk", "so", "ar")
 SETUPS = ("langdetect", "py3langid", "lingua-low", "lingua-high", "palaute")
 BUCKETS = ("1w", "2-3w", "4-10w", "11+w")
-
-sys.path.insert(0, str(ROOT))
 
 
 def load_labelled() -> list[tuple[str, str]]:
@@ -259,7 +257,14 @@ def main() -> None:
     results: dict[str, dict[str, dict[str, str]]] = {}
     for setup in args.setups.split(","):
         proc = subprocess.run(
-            [sys.executable, __file__, "--worker", setup, *(["--quick"] if args.quick else [])],
+            [
+                sys.executable,
+                "-m",
+                "bench.language",
+                "--worker",
+                setup,
+                *(["--quick"] if args.quick else []),
+            ],
             capture_output=True,
             text=True,
             check=False,

@@ -9,7 +9,7 @@ do per answer: one raw ``INSERT INTO answers`` of the same row, committed on its
 (the service also commits once per message). The ratio says what the whole turn costs
 on top of that bare insert.
 
-    .venv/bin/python bench/store.py [--citizens 300] [--threads 4]
+    .venv/bin/python -m bench.store [--citizens 300] [--threads 4]
         [--backends sqlite,postgres] [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
 """
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import sys
 import tempfile
 import threading
 import time
@@ -26,8 +25,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import psycopg
 import sqlalchemy as sa

@@ -20,7 +20,7 @@ two servers (so load from elsewhere on the machine hits both alike); target >= 0
 After the run the database is checked: one inbound row per distinct MessageSid, four
 answers per number and no (contact, step) answered twice, every run completed.
 
-    .venv/bin/python bench/webhook_sms.py [--numbers 150] [--clients 8] [--rounds 3]
+    .venv/bin/python -m bench.webhook_sms [--numbers 150] [--clients 8] [--rounds 3]
         [--backends sqlite,postgres] [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
 """
 
@@ -37,14 +37,11 @@ from pathlib import Path
 from urllib.parse import urlencode
 from xml.etree import ElementTree
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import sqlalchemy as sa
+from flask import Flask, Response
+from twilio.request_validator import RequestValidator
 
-import sqlalchemy as sa  # noqa: E402
-from flask import Flask, Response  # noqa: E402
-from twilio.request_validator import RequestValidator  # noqa: E402
-
-from bench.harness import (  # noqa: E402
+from bench.harness import (
     DUPLICATE_SHARE,
     CpuMeter,
     Message,
@@ -54,8 +51,10 @@ from bench.harness import (  # noqa: E402
     gunicorn,
     merge,
 )
-from bot.catalogue import Catalogue  # noqa: E402
-from storage.db import make_engine  # noqa: E402
+from bot.catalogue import Catalogue
+from storage.db import make_engine
+
+ROOT = Path(__file__).resolve().parent.parent
 
 AUTH_TOKEN = "b3c5d1e9f0a2b4c6d8e0f1a3b5c7d9e1"
 ACCOUNT_SID = "AC" + "5" * 32

@@ -20,7 +20,7 @@ hits both sides alike.
 After the run the database is checked: one inbound row per distinct update, four answers
 per chat, every run completed.
 
-    .venv/bin/python bench/webhook_telegram.py [--chats 150] [--clients 8] [--rounds 3]
+    .venv/bin/python -m bench.webhook_telegram [--chats 150] [--clients 8] [--rounds 3]
         [--backends sqlite,postgres] [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
         [--app-spec "palaute.app:create_app()"]
 """
@@ -35,13 +35,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import sqlalchemy as sa
+from flask import Flask, Response, jsonify, request
 
-import sqlalchemy as sa  # noqa: E402
-from flask import Flask, Response, jsonify, request  # noqa: E402
-
-from bench.harness import (  # noqa: E402
+from bench.harness import (
     DUPLICATE_SHARE,
     CpuMeter,
     Result,
@@ -50,7 +47,9 @@ from bench.harness import (  # noqa: E402
     gunicorn,
     merge,
 )
-from storage.db import make_engine  # noqa: E402
+from storage.db import make_engine
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SECRET = "bench-secret_" + "x" * 20
 HEADER = "X-Telegram-Bot-Api-Secret-Token"

@@ -60,7 +60,8 @@ FIELDS = (
 MAX_ZONE_NAME = 64  # the longest IANA name is 32 characters
 MAX_TEXT = {"external_id": 200, "service_point": 100, "flow": 100, "source": 100}
 
-LANGUAGE_NAMES = {
+# A language as people write it in an export ("suomi", "Swedish") -> its code.
+LANGUAGE_CODES = {
     "suomi": "fi", "finnish": "fi", "finska": "fi", "fin": "fi",
     "svenska": "sv", "ruotsi": "sv", "swedish": "sv", "swe": "sv",
     "englanti": "en", "english": "en", "engelska": "en", "eng": "en",
@@ -333,7 +334,7 @@ def _language(raw: str | None, errors: list[RowError]) -> str | None:
     if not raw:
         return None
     lowered = raw.strip().lower()
-    lowered = LANGUAGE_NAMES.get(lowered, lowered)
+    lowered = LANGUAGE_CODES.get(lowered, lowered)
     match = _LANGUAGE.match(lowered)
     if match is None:
         errors.append(RowError("language", f"{raw!r} is not a language code like fi, sv or en"))

@@ -14,6 +14,11 @@ CI (``CI=true``) where they fail: PostgreSQL is mandatory there.
 
 ``empty_db_url`` is the same without migrations (for migration tests); ``engine`` is an
 engine on ``db_url``.
+
+And the fixtures the channel, service and web tests share: ``twilio_api`` and ``bot_api``,
+the loopback fake Twilio REST API and Telegram Bot API (``fakes/``), and ``clock``, a clock
+the test moves by hand (``tests.clock.Clock``; the simulator and staff page tests use their
+own, which starts at another time).
 """
 
 from __future__ import annotations
@@ -30,8 +35,11 @@ from psycopg import sql
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from fakes.telegram_api import FakeBotAPI
+from fakes.twilio_api import FakeTwilioAPI
 from storage import migrate
 from storage.db import make_engine
+from tests.clock import Clock
 
 PG_ADMIN_URL = os.environ.get(
     "PALAUTE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -213,3 +221,20 @@ def engine(db_url: str) -> Iterator[Engine]:
         yield made
     finally:
         made.dispose()
+
+
+@pytest.fixture
+def twilio_api() -> Iterator[FakeTwilioAPI]:
+    with FakeTwilioAPI() as api:
+        yield api
+
+
+@pytest.fixture
+def bot_api() -> Iterator[FakeBotAPI]:
+    with FakeBotAPI() as server:
+        yield server
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()

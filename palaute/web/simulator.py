@@ -31,6 +31,7 @@ from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from bot.flow import Flow
+from bot.texts import LANGUAGE_NAMES, language_name
 from channels import simulator as channel
 from channels.base import Handled, Rejected
 from palaute.config import Settings
@@ -49,29 +50,6 @@ _CONTACT_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # what token_urlsafe(32) gives
 UI_LANGUAGES = ("fi", "sv", "en")
 DEFAULT_UI = "fi"
 
-# Each language by its own name, as people look for it in a list.
-LANGUAGE_NAMES = {
-    "fi": "suomi",
-    "sv": "svenska",
-    "en": "English",
-    "se": "davvisámegiella",
-    "et": "eesti",
-    "ru": "русский",
-    "uk": "українська",
-    "ar": "العربية",
-    "so": "Soomaali",
-    "de": "Deutsch",
-    "fr": "français",
-    "es": "español",
-    "fa": "فارسی",
-    "ku": "Kurdî",
-    "sq": "shqip",
-    "vi": "Tiếng Việt",
-    "zh": "中文",
-    "th": "ไทย",
-    "tr": "Türkçe",
-    "pl": "polski",
-}
 
 UI_TEXTS: dict[str, dict[str, str]] = {
     "fi": {
@@ -215,10 +193,6 @@ def ui_language() -> str:
     if asked in UI_LANGUAGES:
         return asked
     return request.accept_languages.best_match(UI_LANGUAGES) or DEFAULT_UI
-
-
-def language_name(code: str) -> str:
-    return LANGUAGE_NAMES.get(code, code)
 
 
 def flow_view(flow: Flow, ui: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from channels.twilio.sender import (
 from channels.twilio.signature import compute_signature, public_url, verify_signature
 from channels.twilio.status import FINAL_STATUSES, StatusUpdate, parse_status
 from channels.twilio.twiml import MAX_INBOUND_CHARS, render_twiml
-from tests.fakes.twilio_api import FakeTwilioAPI, load_fixture
+from fakes.twilio_api import FakeTwilioAPI, load_fixture
 
 SIGNATURES = load_fixture("signature_vectors.json")["vectors"]
 
@@ -381,27 +381,25 @@ TO = "+358401234567"
 
 
 @pytest.fixture
-def fake() -> FakeTwilioAPI:
-    with FakeTwilioAPI() as api:
-        yield api
-
-
-@pytest.fixture
-def sender(fake: FakeTwilioAPI) -> TwilioSender:
+def sender(twilio_api: FakeTwilioAPI) -> TwilioSender:
     return TwilioSender(
-        fake.account_sid, fake.auth_token, from_number=FROM, base_url=fake.base_url, timeout=5
+        twilio_api.account_sid,
+        twilio_api.auth_token,
+        from_number=FROM,
+        base_url=twilio_api.base_url,
+        timeout=5,
     )
 
 
 def test_send_uses_the_real_sdk_against_the_base_url(
-    fake: FakeTwilioAPI, sender: TwilioSender
+    twilio_api: FakeTwilioAPI, sender: TwilioSender
 ) -> None:
     result = sender.send(TO, "Hei! Kuinka tyytyväinen olit? 😊", status_callback="https://x/cb?m=7")
     assert result.sid.startswith("SM") and len(result.sid) == 34
     assert (result.status, result.twilio_status, result.num_segments) == ("queued", "queued", 1)
-    (request,) = fake.creates()
-    assert request.path == f"/2010-04-01/Accounts/{fake.account_sid}/Messages.json"
-    assert request.auth == (fake.account_sid, fake.auth_token)
+    (request,) = twilio_api.creates()
+    assert request.path == f"/2010-04-01/Accounts/{twilio_api.account_sid}/Messages.json"
+    assert request.auth == (twilio_api.account_sid, twilio_api.auth_token)
     assert request.form == {
         "To": TO,
         "From": FROM,
@@ -410,17 +408,19 @@ def test_send_uses_the_real_sdk_against_the_base_url(
     }
 
 
-def test_send_through_a_messaging_service(fake: FakeTwilioAPI) -> None:
+def test_send_through_a_messaging_service(twilio_api: FakeTwilioAPI) -> None:
     sender = TwilioSender(
-        fake.account_sid,
-        fake.auth_token,
+        twilio_api.account_sid,
+        twilio_api.auth_token,
         messaging_service_sid="MG581e99732220afadc08fb3fe98e4bcbc",
-        base_url=fake.base_url,
+        base_url=twilio_api.base_url,
     )
     result = sender.send(TO, "Hei")
     assert (result.status, result.twilio_status) == ("queued", "accepted")
-    assert fake.creates()[0].form["MessagingServiceSid"] == "MG581e99732220afadc08fb3fe98e4bcbc"
-    assert "From" not in fake.creates()[0].form
+    assert (
+        twilio_api.creates()[0].form["MessagingServiceSid"] == "MG581e99732220afadc08fb3fe98e4bcbc"
+    )
+    assert "From" not in twilio_api.creates()[0].form
 
 
 RETRY, PERMANENT = RetryableSendError, PermanentSendError
@@ -452,7 +452,7 @@ ERROR_CASES = [
     ids=[c[0] for c in ERROR_CASES],
 )
 def test_send_errors_are_typed(
-    fake: FakeTwilioAPI,
+    twilio_api: FakeTwilioAPI,
     sender: TwilioSender,
     script: dict,
     error_type: type[SendError],
@@ -460,7 +460,7 @@ def test_send_errors_are_typed(
     retry_after: float | None,
     effect: ContactEffect | None,
 ) -> None:
-    fake.fail_next(**script)
+    twilio_api.fail_next(**script)
     with pytest.raises(SendError) as info:
         sender.send(TO, "Hei")
     error = info.value
@@ -468,19 +468,19 @@ def test_send_errors_are_typed(
     assert error.retryable is (error_type is RetryableSendError)
     assert (error.code, error.retry_after, error.contact_effect) == (code, retry_after, effect)
     assert not error.maybe_sent
-    assert fake.messages == []
+    assert twilio_api.messages == []
     # the next send works again
-    assert sender.send(TO, "Hei").sid == fake.messages[0]["sid"]
+    assert sender.send(TO, "Hei").sid == twilio_api.messages[0]["sid"]
 
 
 def test_fixture_error_bodies_parse_into_the_same_codes(
-    fake: FakeTwilioAPI, sender: TwilioSender
+    twilio_api: FakeTwilioAPI, sender: TwilioSender
 ) -> None:
     for name in ("error_21610_response.json", "error_429_response.json"):
         body = load_fixture(name)
         error = classify_rest_error(body["status"], body["code"], body["message"], None)
         assert error.retryable is (body["status"] == 429)
-    fake.fail_for(TO, 21610)
+    twilio_api.fail_for(TO, 21610)
     with pytest.raises(PermanentSendError) as info:
         sender.send(TO, "Hei")
     assert info.value.contact_effect is ContactEffect.OPTED_OUT
@@ -494,14 +494,14 @@ def test_connection_refused_is_retryable_and_not_sent() -> None:
 
 
 def test_dropped_answer_is_maybe_sent_and_can_be_found(
-    fake: FakeTwilioAPI, sender: TwilioSender
+    twilio_api: FakeTwilioAPI, sender: TwilioSender
 ) -> None:
     before = datetime.now(UTC) - timedelta(seconds=1)
-    fake.drop_next()
+    twilio_api.drop_next()
     with pytest.raises(RetryableSendError) as info:
         sender.send(TO, "Kiitos vastauksestasi!")
     assert info.value.maybe_sent
-    assert sender.find_sent(TO, "Kiitos vastauksestasi!", before) == fake.messages[0]["sid"]
+    assert sender.find_sent(TO, "Kiitos vastauksestasi!", before) == twilio_api.messages[0]["sid"]
     assert sender.find_sent(TO, "Jotain muuta", before) is None
     assert sender.find_sent("+358409999999", "Kiitos vastauksestasi!", before) is None
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -14,28 +13,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from channels.twilio.signature import compute_signature
+from fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioAPI, load_fixture
 from palaute.app import create_app
 from palaute.web import EXTENSION_KEY
 from service.retry import RetryPolicy
 from service.sms_outbox import SmsOutbox
-from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioAPI, load_fixture
+from tests.clock import Clock
 
 PUBLIC = "https://kysely.example.fi"
 SURVEY_NUMBER = "+358451230000"
 REPO_FLOWS = Path(__file__).resolve().parents[2] / "flows"
-
-
-class Clock:
-    """A clock the tests move by hand (the app and the worker read it)."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 5, 14, 9, 12, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
 
 
 def new_sid(prefix: str = "SM") -> str:

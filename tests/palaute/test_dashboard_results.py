@@ -24,9 +24,9 @@ from tests.palaute.dashboard_support import (
     sign_in,
     text,
 )
-from tests.palaute.followup_support import make_token
 from tests.palaute.results_support import Citizens, make_results_app
 from tests.palaute.simulator_support import Clock, close_app
+from tests.service.followup_support import make_token
 
 FLOW = "/dashboard/flows/library-visit"
 

@@ -13,8 +13,8 @@ import pytest
 from flask import Flask
 
 from channels.twilio.signature import compute_signature
+from fakes.twilio_api import AUTH_TOKEN
 from palaute.config import UnsafeConfiguration
-from tests.fakes.twilio_api import AUTH_TOKEN
 from tests.palaute.simulator_support import close_app, make_app
 from tests.palaute.sms_support import Clock, inbound_form
 from tests.palaute.sms_support import make_app as make_sms_app

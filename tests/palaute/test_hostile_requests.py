@@ -17,11 +17,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from fakes.telegram_api import load_fixture
 from palaute.app import create_app
 from storage.db import make_engine
-from tests.fakes.telegram_api import load_fixture
-from tests.palaute.followup_support import SECRET, make_token
 from tests.palaute.simulator_support import close_app, make_app, stored_answers
+from tests.service.followup_support import SECRET, make_token
 
 REPO_FLOWS = Path(__file__).resolve().parents[2] / "flows"
 TELEGRAM_SECRET = "hostile-tests-secret"

@@ -2,39 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from click.testing import CliRunner
 
+from fakes.telegram_api import FakeBotAPI
 from palaute.commands.telegram import telegram
-from tests.fakes.telegram_api import FakeBotAPI
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBotAPI]:
-    with FakeBotAPI() as server:
-        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", server.token)
-        monkeypatch.setenv("TELEGRAM_API_BASE_URL", server.base_url)
-        monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "hook-secret_123")
-        monkeypatch.setenv("TELEGRAM_BOT_USERNAME", server.username)
-        monkeypatch.setenv("PUBLIC_BASE_URL", "https://palaute.example.fi/")
-        yield server
+def bot_api(bot_api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch) -> FakeBotAPI:
+    """The shared fake Bot API, with the settings `palaute telegram` reads from the environment."""
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", bot_api.token)
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", bot_api.base_url)
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "hook-secret_123")
+    monkeypatch.setenv("TELEGRAM_BOT_USERNAME", bot_api.username)
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://palaute.example.fi/")
+    return bot_api
 
 
-def test_set_webhook_registers_secret_updates_and_commands(fake: FakeBotAPI) -> None:
+def test_set_webhook_registers_secret_updates_and_commands(bot_api: FakeBotAPI) -> None:
     result = CliRunner().invoke(telegram, ["set-webhook"])
     assert result.exit_code == 0, result.output
     assert "https://palaute.example.fi/webhooks/telegram" in result.output
-    assert fake.webhook["url"] == "https://palaute.example.fi/webhooks/telegram"
-    assert fake.webhook["secret_token"] == "hook-secret_123"
-    assert fake.webhook["allowed_updates"] == ["message", "callback_query", "my_chat_member"]
-    commands = fake.calls_to("setMyCommands")
+    assert bot_api.webhook["url"] == "https://palaute.example.fi/webhooks/telegram"
+    assert bot_api.webhook["secret_token"] == "hook-secret_123"
+    assert bot_api.webhook["allowed_updates"] == ["message", "callback_query", "my_chat_member"]
+    commands = bot_api.calls_to("setMyCommands")
     assert [c.get("language_code") for c in commands] == [None, "fi", "sv"]
     assert {"command": "stop", "description": "Lopeta kyselyt"} in commands[1]["commands"]
 
 
-def test_info_shows_the_webhook(fake: FakeBotAPI) -> None:
+def test_info_shows_the_webhook(bot_api: FakeBotAPI) -> None:
     CliRunner().invoke(telegram, ["set-webhook", "https://kysely.example.fi"])
     result = CliRunner().invoke(telegram, ["info"])
     assert result.exit_code == 0, result.output
@@ -52,7 +50,7 @@ def test_info_shows_the_webhook(fake: FakeBotAPI) -> None:
     ],
 )
 def test_clear_errors(
-    fake: FakeBotAPI,
+    bot_api: FakeBotAPI,
     monkeypatch: pytest.MonkeyPatch,
     args: list[str],
     env: dict[str, str],
@@ -63,18 +61,18 @@ def test_clear_errors(
     result = CliRunner().invoke(telegram, args)
     assert result.exit_code != 0
     assert message in result.output
-    assert not fake.webhook
+    assert not bot_api.webhook
 
 
-def test_api_errors_are_reported(fake: FakeBotAPI) -> None:
-    fake.fail_next("getMe", "error_429_retry_after")
+def test_api_errors_are_reported(bot_api: FakeBotAPI) -> None:
+    bot_api.fail_next("getMe", "error_429_retry_after")
     result = CliRunner().invoke(telegram, ["info"])
     assert result.exit_code != 0
     assert "getMe failed: flood control" in result.output
 
 
 def test_worker_once_sends_what_is_queued(
-    fake: FakeBotAPI, db_url: str, monkeypatch: pytest.MonkeyPatch
+    bot_api: FakeBotAPI, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from datetime import UTC, datetime
 
@@ -90,6 +88,6 @@ def test_worker_once_sends_what_is_queued(
     result = CliRunner().invoke(telegram, ["worker", "--once"])
     assert result.exit_code == 0, result.output
     assert "sent 1" in result.output
-    (sent,) = fake.calls_to("sendMessage")
+    (sent,) = bot_api.calls_to("sendMessage")
     assert sent["text"].startswith("Miten asiointi sujui tänään?")
     assert len(sent["reply_markup"]["inline_keyboard"]) == 4

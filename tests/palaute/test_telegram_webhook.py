@@ -13,7 +13,6 @@ import logging
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 
 from channels.telegram.sender import RateLimiter, TelegramSender
+from fakes.telegram_api import FakeBotAPI, load_fixture
 from palaute.app import create_app
 from palaute.web import EXTENSION_KEY
 from service.telegram_outbox import TelegramOutbox
@@ -30,7 +30,7 @@ from storage import messages as message_log
 from storage import telegram as calls_repo
 from storage.db import transaction
 from storage.errors import RetryableStorageError
-from tests.fakes.telegram_api import FakeBotAPI, load_fixture
+from tests.clock import Clock
 
 REPO_FLOWS = Path(__file__).resolve().parents[2] / "flows"
 SECRET = "s3cret-Token_for-tests"
@@ -51,17 +51,6 @@ UPDATE_FIXTURES = [
 ]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 5, 14, 9, 12, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
 _update_ids = itertools.count(500_000_000)
 _message_ids = itertools.count(100)
 
@@ -71,7 +60,7 @@ class Chat:
     """One person in a private chat with the bot: posts updates, collects what the bot says."""
 
     app: Flask
-    fake: FakeBotAPI
+    bot_api: FakeBotAPI
     worker: TelegramOutbox
     chat_id: int = 6012345678
     language_code: str | None = "fi"
@@ -105,7 +94,7 @@ class Chat:
 
     def flush(self) -> None:
         self.worker.run_until_idle()
-        sent = self.fake.calls_to("sendMessage")
+        sent = self.bot_api.calls_to("sendMessage")
         for params in sent[self._seen :]:
             if str(params["chat_id"]) == str(self.chat_id):
                 self.received.append(params)
@@ -164,51 +153,40 @@ def services_of(app: Flask) -> Any:
     return app.extensions[EXTENSION_KEY]
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeBotAPI]:
-    with FakeBotAPI() as server:
-        yield server
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-def make_app(db_url: str, clock: Clock, fake: FakeBotAPI, flows: Path = REPO_FLOWS) -> Flask:
+def make_app(db_url: str, clock: Clock, bot_api: FakeBotAPI, flows: Path = REPO_FLOWS) -> Flask:
     return create_app(
         {
             "TESTING": True,
             "CLOCK": clock,
             "DATABASE_URL": db_url,
             "FLOWS_DIR": flows,
-            "TELEGRAM_BOT_TOKEN": fake.token,
-            "TELEGRAM_BOT_USERNAME": fake.username,
+            "TELEGRAM_BOT_TOKEN": bot_api.token,
+            "TELEGRAM_BOT_USERNAME": bot_api.username,
             "TELEGRAM_WEBHOOK_SECRET": SECRET,
-            "TELEGRAM_API_BASE_URL": fake.base_url,
+            "TELEGRAM_API_BASE_URL": bot_api.base_url,
         }
     )
 
 
 @pytest.fixture
-def app(db_url: str, clock: Clock, fake: FakeBotAPI) -> Iterator[Flask]:
-    application = make_app(db_url, clock, fake)
+def app(db_url: str, clock: Clock, bot_api: FakeBotAPI) -> Iterator[Flask]:
+    application = make_app(db_url, clock, bot_api)
     yield application
     services_of(application).close()
 
 
 @pytest.fixture
-def sender(fake: FakeBotAPI) -> Iterator[TelegramSender]:
+def sender(bot_api: FakeBotAPI) -> Iterator[TelegramSender]:
     limiter = RateLimiter(per_second=10_000, chat_interval=0.0)
-    with TelegramSender(fake.token, fake.base_url, limiter=limiter, timeout=5) as client:
+    with TelegramSender(bot_api.token, bot_api.base_url, limiter=limiter, timeout=5) as client:
         yield client
 
 
 @pytest.fixture
-def chat(app: Flask, fake: FakeBotAPI, sender: TelegramSender, clock: Clock) -> Chat:
+def chat(app: Flask, bot_api: FakeBotAPI, sender: TelegramSender, clock: Clock) -> Chat:
     services = services_of(app)
     worker = TelegramOutbox(services.db, sender, services.conversations.contacts, clock=clock)
-    return Chat(app, fake, worker)
+    return Chat(app, bot_api, worker)
 
 
 def transcript(app: Flask, chat_id: int | str) -> Any:
@@ -228,7 +206,7 @@ def keyboard_values(message: dict[str, Any]) -> list[str]:
 
 
 def test_library_visit_from_a_qr_code_with_buttons_and_typed_answers(
-    chat: Chat, app: Flask, fake: FakeBotAPI
+    chat: Chat, app: Flask, bot_api: FakeBotAPI
 ) -> None:
     body = chat.send("/start kirjasto_piikkio")
     assert body is not None and body["method"] == "sendMessage"
@@ -239,8 +217,8 @@ def test_library_visit_from_a_qr_code_with_buttons_and_typed_answers(
     reply = chat.press("5")
     assert reply is not None and reply["text"].startswith("Kiva kuulla!")  # typed answer next
     # The worker answered the press and edited the question to show the choice.
-    assert fake.calls_to("answerCallbackQuery")
-    edit = fake.calls_to("editMessageText")[-1]
+    assert bot_api.calls_to("answerCallbackQuery")
+    edit = bot_api.calls_to("editMessageText")[-1]
     assert edit["text"] == question["text"] + "\n\n✅ 5"
     assert "reply_markup" not in edit
 
@@ -337,7 +315,7 @@ def test_swedish_language_code_starts_in_swedish(chat: Chat) -> None:
 
 
 def test_a_deep_link_that_names_a_language_wins_over_the_remembered_one(
-    db_url: str, clock: Clock, fake: FakeBotAPI, sender: TelegramSender, tmp_path: Path
+    db_url: str, clock: Clock, bot_api: FakeBotAPI, sender: TelegramSender, tmp_path: Path
 ) -> None:
     # A Swedish poster at the main library: the same desk, a code that names Swedish.
     flows = tmp_path / "flows"
@@ -350,11 +328,11 @@ def test_a_deep_link_that_names_a_language_wins_over_the_remembered_one(
         "    - {code: bibliotek_kaarina, service_point: kaarina-main-library, language: sv}\n"
     )
     library.write_text(text.replace(finnish_code, swedish_code + finnish_code), encoding="utf-8")
-    application = make_app(db_url, clock, fake, flows)
+    application = make_app(db_url, clock, bot_api, flows)
     try:
         services = services_of(application)
         worker = TelegramOutbox(services.db, sender, services.conversations.contacts, clock=clock)
-        chat = Chat(application, fake, worker)  # Telegram says the user's app is in Finnish
+        chat = Chat(application, bot_api, worker)  # Telegram says the user's app is in Finnish
         chat.send("/start kirjasto_kaarina")
         chat.send("4")  # answered in Finnish: the contact remembers Finnish
         body = chat.send("/start bibliotek_kaarina")
@@ -372,16 +350,16 @@ def test_a_deep_link_that_names_a_language_wins_over_the_remembered_one(
 def test_an_unmigrated_database_stores_nothing_so_acknowledges_nothing(
     empty_db_url: str,
     clock: Clock,
-    fake: FakeBotAPI,
+    bot_api: FakeBotAPI,
     sender: TelegramSender,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Like SMS: 500 with the reason logged once, so Telegram sends the update again."""
-    application = make_app(empty_db_url, clock, fake)
+    application = make_app(empty_db_url, clock, bot_api)
     try:
         services = services_of(application)
         worker = TelegramOutbox(services.db, sender, services.conversations.contacts, clock=clock)
-        chat = Chat(application, fake, worker)
+        chat = Chat(application, bot_api, worker)
         update = chat.message("/start kirjasto_kaarina")
         with caplog.at_level(logging.WARNING, logger="palaute.web"):
             response = chat.post(update)
@@ -425,7 +403,7 @@ def test_language_command_offers_buttons_and_switches(chat: Chat, app: Flask) ->
 
 
 def test_stale_button_is_answered_and_records_nothing(
-    chat: Chat, app: Flask, fake: FakeBotAPI
+    chat: Chat, app: Flask, bot_api: FakeBotAPI
 ) -> None:
     chat.send("/start kirjasto_kaarina")
     first_question = chat.last()
@@ -440,7 +418,7 @@ def test_stale_button_is_answered_and_records_nothing(
         "text": "Tähän kysymykseen on jo vastattu.",
     }
     chat.flush()
-    assert fake.calls_to("editMessageText")[-1]["text"] == first_question["text"]
+    assert bot_api.calls_to("editMessageText")[-1]["text"] == first_question["text"]
     assert answers_of(app, chat.chat_id) == {"overall": 4}
 
 
@@ -469,7 +447,7 @@ def test_wrong_or_missing_secret_is_refused_and_nothing_recorded(
 
 @sqlite_only
 def test_webhook_without_a_configured_secret_refuses_everything(
-    db_url: str, fake: FakeBotAPI, clock: Clock
+    db_url: str, bot_api: FakeBotAPI, clock: Clock
 ) -> None:
     application = create_app(
         {"TESTING": True, "CLOCK": clock, "DATABASE_URL": db_url, "FLOWS_DIR": REPO_FLOWS,
@@ -568,7 +546,7 @@ def test_a_press_without_a_run_only_loses_its_buttons(chat: Chat, app: Flask) ->
     assert body["method"] == "answerCallbackQuery"
     assert body["text"] == "Tähän kysymykseen on jo vastattu."
     chat.flush()
-    assert chat.fake.calls_to("editMessageText")[-1]["text"] == question["text"]
+    assert chat.bot_api.calls_to("editMessageText")[-1]["text"] == question["text"]
     inbound = [m.text for m in transcript(app, chat.chat_id).messages if m.direction == "in"]
     assert inbound == ["/start kirjasto_kaarina", "/stop"]
     assert answers_of(app, chat.chat_id) == {}
@@ -593,8 +571,8 @@ def test_a_press_on_a_message_too_old_to_show_is_answered_without_an_edit(
         pending = calls_repo.pending_calls(session)
     assert [c.method for c in pending] == ["answerCallbackQuery"]
     chat.flush()
-    assert chat.fake.calls_to("editMessageText") == []
-    assert [c["callback_query_id"] for c in chat.fake.calls_to("answerCallbackQuery")] == [
+    assert chat.bot_api.calls_to("editMessageText") == []
+    assert [c["callback_query_id"] for c in chat.bot_api.calls_to("answerCallbackQuery")] == [
         press["callback_query"]["id"]
     ]
     assert answers_of(app, chat.chat_id) == {"overall": 3}
@@ -661,7 +639,7 @@ def test_first_reply_inline_rest_through_the_worker(chat: Chat, app: Flask) -> N
     body = chat.post(update).get_json()
     assert body["method"] == "sendMessage"
     assert "Lopettaaksesi vastaa LOPETA" in body["text"]
-    before = len(chat.fake.calls_to("sendMessage"))
+    before = len(chat.bot_api.calls_to("sendMessage"))
     chat.flush()
-    sent = chat.fake.calls_to("sendMessage")[before:]
+    sent = chat.bot_api.calls_to("sendMessage")[before:]
     assert [m["text"][:28] for m in sent] == ["Hei! Kaarinan kirjasto kysyy"]

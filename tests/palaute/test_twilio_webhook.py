@@ -20,12 +20,12 @@ from bot.catalogue import Catalogue
 from bot.flow import Flow, StepKind
 from bot.replies import parse_reply
 from channels.twilio.signature import compute_signature
+from fakes.twilio_api import AUTH_TOKEN, FakeTwilioAPI, load_fixture
 from storage.db import transaction
-from tests.fakes.twilio_api import AUTH_TOKEN, FakeTwilioAPI, load_fixture
+from tests.clock import Clock
 from tests.palaute.sms_support import (
     PUBLIC,
     REPO_FLOWS,
-    Clock,
     Phone,
     inbound_form,
     make_app,
@@ -45,25 +45,14 @@ COMMENT = {
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeTwilioAPI]:
-    with FakeTwilioAPI() as api:
-        yield api
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(db_url: str, clock: Clock, fake: FakeTwilioAPI) -> Iterator[Flask]:
-    made = make_app(db_url, clock, fake)
+def app(db_url: str, clock: Clock, twilio_api: FakeTwilioAPI) -> Iterator[Flask]:
+    made = make_app(db_url, clock, twilio_api)
     yield made
     services_of(made).close()
 
 
-def phone(app: Flask, fake: FakeTwilioAPI, clock: Clock, number: str) -> Phone:
-    return Phone(app, number, fake, worker_for(app, clock))
+def phone(app: Flask, twilio_api: FakeTwilioAPI, clock: Clock, number: str) -> Phone:
+    return Phone(app, number, twilio_api, worker_for(app, clock))
 
 
 def table_count(app: Flask, table: str, where: str = "1=1") -> int:
@@ -130,7 +119,7 @@ def answer_for(flow: Flow, step_id: str, language: str) -> str:
 
 @pytest.mark.parametrize("flow_id", [flow.id for flow in CATALOGUE.all()])
 def test_every_example_flow_over_sms(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock, flow_id: str
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock, flow_id: str
 ) -> None:
     """A whole survey in every language the flow has an SMS keyword for."""
     flow = CATALOGUE.get(flow_id)
@@ -140,7 +129,7 @@ def test_every_example_flow_over_sms(
     assert languages, f"{flow_id} has no SMS keyword"
     for index, language in enumerate(languages):
         number = f"+3584010000{index:02d}"
-        citizen = phone(app, fake, clock, number)
+        citizen = phone(app, twilio_api, clock, number)
         first = citizen.send(flow.triggers.keywords[language][0])
         assert len(first) == 1, "the first prompt travels in the TwiML answer"
         answered: list[str] = []
@@ -164,17 +153,17 @@ def test_every_example_flow_over_sms(
         outbound = [m for m in transcript.messages if m.direction.value == "out"]
         assert [m.text for m in outbound] == citizen.received
         assert {m.status.value for m in outbound} <= {"inline", "sent"}
-    assert all(len(m["body"]) <= 1600 for m in fake.messages)
+    assert all(len(m["body"]) <= 1600 for m in twilio_api.messages)
 
 
 def test_signed_request_behind_a_proxy_with_an_explicit_port(
-    db_url: str, clock: Clock, fake: FakeTwilioAPI
+    db_url: str, clock: Clock, twilio_api: FakeTwilioAPI
 ) -> None:
     vector = next(
         v for v in load_fixture("signature_vectors.json")["vectors"] if v["name"] == "explicit_port"
     )
     app = make_app(
-        db_url, clock, fake, public_base_url=None, trust_forwarded_headers=True,
+        db_url, clock, twilio_api, public_base_url=None, trust_forwarded_headers=True,
         twilio_auth_token=vector["auth_token"],
     )  # fmt: skip
     client = app.test_client()
@@ -195,9 +184,9 @@ def test_signed_request_behind_a_proxy_with_an_explicit_port(
 
 
 def test_missing_or_wrong_signature_is_refused_and_changes_nothing(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
-    citizen = phone(app, fake, clock, "+358401000002")
+    citizen = phone(app, twilio_api, clock, "+358401000002")
     form = inbound_form(citizen.number, "KIRJASTO")
     other_url = compute_signature(AUTH_TOKEN, "https://evil.example/webhooks/twilio/sms", form)
     vector_signature = "XkMWb298SPJe4OdTjc+1CH1sarc="  # valid for another request
@@ -218,10 +207,10 @@ def test_missing_or_wrong_signature_is_refused_and_changes_nothing(
 
 
 def test_skipping_the_signature_check_needs_the_setting_and_warns(
-    db_url: str, clock: Clock, fake: FakeTwilioAPI, caplog: pytest.LogCaptureFixture
+    db_url: str, clock: Clock, twilio_api: FakeTwilioAPI, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING):
-        app = make_app(db_url, clock, fake, twilio_skip_signature_check=True)
+        app = make_app(db_url, clock, twilio_api, twilio_skip_signature_check=True)
     assert any("TWILIO_SKIP_SIGNATURE_CHECK" in r.getMessage() for r in caplog.records)
     response = app.test_client().post(
         "/webhooks/twilio/sms", data=inbound_form("+358401000003", "HYMIÖ")
@@ -236,12 +225,12 @@ OPT_OUT_WORDS = ["STOP", "stop", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUI
 
 
 def test_opt_out_words_stop_everything_until_opt_in(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
     conversations = services_of(app).conversations
     for index, word in enumerate(OPT_OUT_WORDS):
         number = f"+3584010001{index:02d}"
-        citizen = phone(app, fake, clock, number)
+        citizen = phone(app, twilio_api, clock, number)
         assert citizen.send("KIRJASTO")
         # a follow-up survey is waiting in the outbox when the citizen opts out
         conversations.start("sms", number, "quick-poll", now=clock())
@@ -249,7 +238,7 @@ def test_opt_out_words_stop_everything_until_opt_in(
         assert len(confirmation) == 1, word  # one confirmation, then silence
         assert contact_state(app, number) == (True, None), word
         assert opt_events(app, number) == [("out", "keyword", word)]
-        received = len(fake.sent_to(number))
+        received = len(twilio_api.sent_to(number))
         assert received == 0, "the waiting follow-up was not sent"
 
         # nothing reaches the number: not a survey keyword, not an answer, no new follow-up
@@ -257,7 +246,7 @@ def test_opt_out_words_stop_everything_until_opt_in(
         assert citizen.send("4") == []
         conversations.start("sms", number, "quick-poll", now=clock())
         assert citizen.flush() == []
-        assert fake.sent_to(number) == []
+        assert twilio_api.sent_to(number) == []
 
         # START / ALOITA / BÖRJA opts back in; then surveys work again
         back_in = ("START", "ALOITA", "BÖRJA", "start")[index % 4]
@@ -268,14 +257,16 @@ def test_opt_out_words_stop_everything_until_opt_in(
     assert table_count(app, "messages", "status = 'skipped'") == len(OPT_OUT_WORDS)
 
 
-def test_help_says_who_asks_and_how_to_stop(app: Flask, fake: FakeTwilioAPI, clock: Clock) -> None:
+def test_help_says_who_asks_and_how_to_stop(
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
+) -> None:
     for word, number, stop_word in [
         ("HELP", "+447700900123", "STOP"),
         ("APUA", "+358401000005", "LOPETA"),
         ("HJÄLP", "+46701234567", "STOPPA"),
         ("help", "+358401000006", "LOPETA"),
     ]:
-        citizen = phone(app, fake, clock, number)
+        citizen = phone(app, twilio_api, clock, number)
         (reply,) = citizen.send(word)
         assert "Kaarinan kaupunki" in reply
         assert "02 588 1000" in reply
@@ -284,9 +275,9 @@ def test_help_says_who_asks_and_how_to_stop(app: Flask, fake: FakeTwilioAPI, clo
 
 
 def test_twilio_opt_out_type_fixtures_and_custom_keywords(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
-    citizen = phone(app, fake, clock, "+358401234567")
+    citizen = phone(app, twilio_api, clock, "+358401234567")
     for name, opted_out in [
         ("inbound_stop.json", True),
         ("inbound_help.json", True),
@@ -309,9 +300,9 @@ def test_twilio_opt_out_type_fixtures_and_custom_keywords(
 
 
 def test_duplicate_message_sid_gets_the_same_reply_and_is_stored_once(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
-    citizen = phone(app, fake, clock, "+358401000007")
+    citizen = phone(app, twilio_api, clock, "+358401000007")
     citizen.send("HYMIÖ")
     sid = new_sid()
     first = citizen.send("4", sid=sid)
@@ -334,10 +325,12 @@ BAD_PAYLOADS = [
 ]  # fmt: skip
 
 
-def test_bad_payloads_get_a_polite_reprompt(app: Flask, fake: FakeTwilioAPI, clock: Clock) -> None:
+def test_bad_payloads_get_a_polite_reprompt(
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
+) -> None:
     for index, (body, extra) in enumerate(BAD_PAYLOADS):
         number = f"+3584010002{index:02d}"
-        citizen = phone(app, fake, clock, number)
+        citizen = phone(app, twilio_api, clock, number)
         assert len(citizen.send("KIRJASTO")) == 1
         replies = citizen.send(body, **extra)
         assert len(replies) == 1 and replies[0], (body, replies)
@@ -351,9 +344,9 @@ def test_bad_payloads_get_a_polite_reprompt(app: Flask, fake: FakeTwilioAPI, clo
 
 
 def test_a_bad_payload_without_a_survey_still_gets_an_answer(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
-    citizen = phone(app, fake, clock, "+358501000009")
+    citizen = phone(app, twilio_api, clock, "+358501000009")
     form = load_fixture("inbound_mms.json")
     form["From"] = citizen.number
     response = citizen.post(form)
@@ -362,9 +355,9 @@ def test_a_bad_payload_without_a_survey_still_gets_an_answer(
 
 
 def test_forms_without_a_sender_are_rejected_with_400(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
-    citizen = phone(app, fake, clock, "+358401000010")
+    citizen = phone(app, twilio_api, clock, "+358401000010")
     form = inbound_form(citizen.number, "KIRJASTO")
     del form["From"]
     response = citizen.post(form)
@@ -374,10 +367,10 @@ def test_forms_without_a_sender_are_rejected_with_400(
 
 
 def test_two_messages_from_one_number_at_once_are_handled_in_order(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
     numbers = [f"+35840200{i:04d}" for i in range(6)]
-    phones = [phone(app, fake, clock, n) for n in numbers]
+    phones = [phone(app, twilio_api, clock, n) for n in numbers]
     for citizen in phones:
         citizen.send("HYMIÖ")
     barrier = threading.Barrier(len(phones) * 2)
@@ -421,9 +414,9 @@ def test_two_messages_from_one_number_at_once_are_handled_in_order(
 
 
 def test_storage_outage_answers_503_so_twilio_tries_again(
-    clock: Clock, fake: FakeTwilioAPI, caplog: pytest.LogCaptureFixture
+    clock: Clock, twilio_api: FakeTwilioAPI, caplog: pytest.LogCaptureFixture
 ) -> None:
-    unreachable = make_app("postgresql+psycopg://postgres@127.0.0.1:9/nowhere", clock, fake)
+    unreachable = make_app("postgresql+psycopg://postgres@127.0.0.1:9/nowhere", clock, twilio_api)
     try:
         with caplog.at_level(logging.WARNING, logger="palaute.web"):
             form = inbound_form("+358401000011", "HYMIÖ")
@@ -437,11 +430,11 @@ def test_storage_outage_answers_503_so_twilio_tries_again(
 
 
 def test_an_unmigrated_database_stores_nothing_so_acknowledges_nothing(
-    empty_db_url: str, clock: Clock, fake: FakeTwilioAPI, caplog: pytest.LogCaptureFixture
+    empty_db_url: str, clock: Clock, twilio_api: FakeTwilioAPI, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A signed KIRJASTO against a database without tables: 500 (Twilio logs a failed
     webhook and calls the fallback URL), never a 200 that says it was handled."""
-    empty = make_app(empty_db_url, clock, fake)
+    empty = make_app(empty_db_url, clock, twilio_api)
     try:
         with caplog.at_level(logging.WARNING, logger="palaute.web"):
             form = inbound_form("+358401000011", "KIRJASTO")
@@ -493,14 +486,14 @@ steps:
 
 
 def test_longer_replies_go_through_the_outbox_in_order(
-    db_url: str, clock: Clock, fake: FakeTwilioAPI, tmp_path: Any
+    db_url: str, clock: Clock, twilio_api: FakeTwilioAPI, tmp_path: Any
 ) -> None:
     (tmp_path / "welcome-test.yaml").write_text(WELCOME_FLOW, encoding="utf-8")
-    app = make_app(db_url, clock, fake, flows_dir=tmp_path)
-    citizen = phone(app, fake, clock, "+358401000020")
+    app = make_app(db_url, clock, twilio_api, flows_dir=tmp_path)
+    citizen = phone(app, twilio_api, clock, "+358401000020")
     inline = citizen.send("TESTI")
     assert inline == ["Hei! Kaksi lyhyttä kysymystä."]  # the first reply in the TwiML ...
-    (queued,) = fake.sent_to(citizen.number)  # ... the next through the outbox
+    (queued,) = twilio_api.sent_to(citizen.number)  # ... the next through the outbox
     assert queued["body"] == "Miten meni? Vastaa 1-5."
     assert queued["status_callback"].startswith(f"{PUBLIC}/webhooks/twilio/status?m=")
     assert citizen.received == ["Hei! Kaksi lyhyttä kysymystä.", "Miten meni? Vastaa 1-5."]

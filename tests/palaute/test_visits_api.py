@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from palaute.app import create_app
 from storage import api_tokens as token_store
 from storage.db import make_engine, transaction
-from tests.palaute.followup_support import SECRET, followup_rows, make_token, write_flows
+from tests.service.followup_support import SECRET, followup_rows, make_token, write_flows
 
 NOW = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)  # Tuesday 10:00 in Helsinki
 

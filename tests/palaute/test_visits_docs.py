@@ -25,7 +25,7 @@ from palaute.cli import main
 from service.visits import FIELDS
 from service.visits_csv import read_export
 from storage.db import make_engine
-from tests.palaute.followup_support import SECRET, make_token, write_flows
+from tests.service.followup_support import SECRET, make_token, write_flows
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = (REPO / "docs" / "visits.md").read_text(encoding="utf-8")

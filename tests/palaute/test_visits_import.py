@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from palaute.cli import main
 from service.visits_csv import CsvImportError, read_export
 from storage.db import make_engine
-from tests.palaute.followup_support import SECRET, followup_rows, write_flows
+from tests.service.followup_support import SECRET, followup_rows, write_flows
 
 # A Windows-1252 export from a patient system: Finnish headers, ; separators, CRLF,
 # dd.mm.yyyy dates and hh.mm times in separate columns, numbers as people type them.

@@ -41,16 +41,14 @@ from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
+from bot.texts import LANGUAGE_NAMES
 from palaute.config import Settings
 from palaute.web import now, services
-from palaute.web.simulator import LANGUAGE_NAMES as FLOW_LANGUAGE_NAMES
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
 UI_LANGUAGES = ("fi", "sv", "en")
 DEFAULT_UI = "fi"
-# Each language by its own name (shown with lang= set to it).
-LANGUAGE_NAMES = {"fi": "suomi", "sv": "svenska", "en": "English"}
 
 # Endpoints open without signing in. Everything else needs a signed-in user.
 PUBLIC = frozenset({"dashboard.sign_in", "dashboard.language"})
@@ -180,7 +178,7 @@ def shell() -> dict[str, Any]:
         ],
         "ui_language": str(locale.language) if locale is not None else DEFAULT_UI,
         "ui_languages": [(code, LANGUAGE_NAMES[code]) for code in UI_LANGUAGES],
-        "language_names": FLOW_LANGUAGE_NAMES,
+        "language_names": LANGUAGE_NAMES,
         "here": _here(),
     }
 

@@ -8,8 +8,9 @@ from flask import flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_login import login_user
 
+from bot.texts import LANGUAGE_NAMES
 from palaute.web import services
-from palaute.web.dashboard import LANGUAGE_NAMES, UI_KEY, UI_LANGUAGES, bp
+from palaute.web.dashboard import UI_KEY, UI_LANGUAGES, bp
 from palaute.web.dashboard.access import SignedIn, allowed_points, remember_language, staff
 from palaute.web.dashboard.forms import AccountLanguageForm, PasswordChangeForm, role_name
 from service.accounts import (

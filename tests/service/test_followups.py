@@ -28,7 +28,7 @@ from service.followups import FollowupDispatcher
 from service.visits import Intake, Visit, store_visits
 from storage.contacts import ContactStore
 from storage.db import make_engine, transaction
-from tests.palaute.followup_support import (
+from tests.service.followup_support import (
     SECRET,
     VISIT_FLOW,
     catalogue,

@@ -19,17 +19,17 @@ from flask import Flask
 
 from channels.twilio.sender import TwilioSender
 from channels.twilio.signature import compute_signature
+from fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioAPI
 from palaute.cli import main
 from service.retry import RetryPolicy
 from service.sms_outbox import SmsOutbox
 from storage import sms as sms_repo
 from storage.db import transaction
 from storage.tables import MessageRow
-from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioAPI
+from tests.clock import Clock
 from tests.palaute.sms_support import (
     PUBLIC,
     SURVEY_NUMBER,
-    Clock,
     make_app,
     services_of,
     worker_for,
@@ -37,19 +37,8 @@ from tests.palaute.sms_support import (
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeTwilioAPI]:
-    with FakeTwilioAPI() as api:
-        yield api
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(db_url: str, clock: Clock, fake: FakeTwilioAPI) -> Iterator[Flask]:
-    made = make_app(db_url, clock, fake)
+def app(db_url: str, clock: Clock, twilio_api: FakeTwilioAPI) -> Iterator[Flask]:
+    made = make_app(db_url, clock, twilio_api)
     yield made
     services_of(made).close()
 
@@ -96,13 +85,13 @@ def post_status(app: Flask, form: dict[str, str], message_id: int | None) -> Any
 
 
 def test_a_queued_prompt_is_sent_and_status_callbacks_follow_it(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
     number = "+358401100001"
     message_id = queue_survey(app, clock, number)
     report = worker_for(app, clock).run_until_idle()
     assert (report.sent, report.retried, report.failed) == (1, 0, 0)
-    (sent,) = fake.messages
+    (sent,) = twilio_api.messages
     assert sent["to"] == number and sent["from"] == SURVEY_NUMBER
     assert sent["body"].startswith("Miten asiointi sujui tänään?")
     assert sent["status_callback"] == f"{PUBLIC}/webhooks/twilio/status?m={message_id}"
@@ -113,21 +102,28 @@ def test_a_queued_prompt_is_sent_and_status_callbacks_follow_it(
     # queued -> sent -> delivered, and a late "sent" does not move it back
     for status, expected in [("queued", "sent"), ("sent", "sent"), ("delivered", "delivered"),
                              ("sent", "delivered")]:  # fmt: skip
-        response = post_status(app, fake.status_form(sent["sid"], status), message_id)
+        response = post_status(app, twilio_api.status_form(sent["sid"], status), message_id)
         assert response.status_code == 200
         assert row(app, message_id).status == expected, status
     assert contact(app, number).unreachable_reason is None
 
 
-def test_undelivered_and_failed_callbacks(app: Flask, fake: FakeTwilioAPI, clock: Clock) -> None:
+def test_undelivered_and_failed_callbacks(
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
+) -> None:
     unreachable, filtered = "+358401100002", "+358401100003"
     first = queue_survey(app, clock, unreachable)
     second = queue_survey(app, clock, filtered)
     worker = worker_for(app, clock)
     worker.run_until_idle()
     sid_1, sid_2 = (row(app, m).provider_id for m in (first, second))
-    assert post_status(app, fake.status_form(sid_1, "undelivered", 30003), first).status_code == 200
-    assert post_status(app, fake.status_form(sid_2, "failed", 30007), second).status_code == 200
+    assert (
+        post_status(app, twilio_api.status_form(sid_1, "undelivered", 30003), first).status_code
+        == 200
+    )
+    assert (
+        post_status(app, twilio_api.status_form(sid_2, "failed", 30007), second).status_code == 200
+    )
     assert (row(app, first).status, row(app, first).error_code) == ("undelivered", "30003")
     assert (row(app, second).status, row(app, second).error_code) == ("failed", "30007")
     # 30003 says the handset cannot be reached: no more messages to it until it writes
@@ -136,11 +132,11 @@ def test_undelivered_and_failed_callbacks(app: Flask, fake: FakeTwilioAPI, clock
     later = queue_survey(app, clock, unreachable)
     worker.run_until_idle()
     assert (row(app, later).status, row(app, later).error_code) == ("skipped", "unreachable")
-    assert len(fake.sent_to(unreachable)) == 1
+    assert len(twilio_api.sent_to(unreachable)) == 1
 
 
 def test_unknown_and_ignored_callbacks_change_nothing(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
     form = {
         "SmsSid": "SM" + "0" * 32, "SmsStatus": "delivered", "MessageStatus": "delivered",
@@ -157,11 +153,11 @@ def test_unknown_and_ignored_callbacks_change_nothing(
 
 
 def test_429_waits_for_retry_after_and_holds_back_the_sender(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
     message_id = queue_survey(app, clock, "+358401100004")
     worker = worker_for(app, clock)
-    fake.fail_next(429, retry_after=30)
+    twilio_api.fail_next(429, retry_after=30)
     report = worker.run_until_idle()
     assert (report.retried, report.sent) == (1, 0)
     stored = row(app, message_id)
@@ -173,18 +169,18 @@ def test_429_waits_for_retry_after_and_holds_back_the_sender(
     assert worker.run_until_idle().claimed == 0  # not due yet
     clock.advance(seconds=31)
     assert worker.run_until_idle().sent == 1
-    assert len(fake.creates()) == 2 and len(fake.messages) == 1
-    assert attempts(app, message_id) == [("retry", None), ("sent", fake.messages[0]["sid"])]
+    assert len(twilio_api.creates()) == 2 and len(twilio_api.messages) == 1
+    assert attempts(app, message_id) == [("retry", None), ("sent", twilio_api.messages[0]["sid"])]
 
 
 def test_5xx_and_network_errors_back_off_exponentially_then_give_up(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
     message_id = queue_survey(app, clock, "+358401100005")
     policy = RetryPolicy(base=timedelta(seconds=10), max_attempts=4)
     worker = worker_for(app, clock, policy=policy)
-    fake.fail_next(500, times=2)
-    fake.fail_next(503, times=2)
+    twilio_api.fail_next(500, times=2)
+    twilio_api.fail_next(503, times=2)
     delays = []
     for _ in range(3):
         assert worker.run_until_idle().retried == 1
@@ -199,11 +195,11 @@ def test_5xx_and_network_errors_back_off_exponentially_then_give_up(
     assert (report.failed, report.retried) == (1, 0)
     stored = row(app, message_id)
     assert (stored.status, stored.error_code, stored.attempts) == ("failed", "20500", 4)
-    assert fake.messages == []
+    assert twilio_api.messages == []
     assert [a for a, _ in attempts(app, message_id)] == ["retry", "retry", "retry", "failed"]
 
 
-def test_network_trouble_is_retried(app: Flask, clock: Clock, fake: FakeTwilioAPI) -> None:
+def test_network_trouble_is_retried(app: Flask, clock: Clock, twilio_api: FakeTwilioAPI) -> None:
     message_id = queue_survey(app, clock, "+358401100006")
     sender = TwilioSender(
         ACCOUNT_SID, AUTH_TOKEN, from_number=SURVEY_NUMBER, base_url="http://127.0.0.1:9"
@@ -226,14 +222,14 @@ PERMANENT = [
 
 
 def test_permanent_errors_are_not_retried_and_mark_the_contact(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
     worker = worker_for(app, clock)
     for index, (code, opted_out, unreachable) in enumerate(PERMANENT):
         number = f"+3584011003{index:02d}"
         first = queue_survey(app, clock, number)
         second = queue_survey(app, clock, number)  # a later survey, already waiting
-        fake.fail_for(number, code)
+        twilio_api.fail_for(number, code)
         report = worker.run_until_idle()
         assert (report.failed, report.retried, report.skipped) == (1, 0, 1), code
         assert (row(app, first).status, row(app, first).error_code) == ("failed", str(code))
@@ -242,11 +238,11 @@ def test_permanent_errors_are_not_retried_and_mark_the_contact(
         assert (row(app, second).status, row(app, second).error_code) == ("skipped", reason)
         found = contact(app, number)
         assert (found.opted_out, found.unreachable_reason) == (opted_out, unreachable)
-        assert len([r for r in fake.creates() if r.form["To"] == number]) == 1
+        assert len([r for r in twilio_api.creates() if r.form["To"] == number]) == 1
     with services_of(app).db.connect() as connection:
         events = list(connection.execute(sa.text("SELECT action, via, keyword FROM opt_events")))
     assert events == [("out", "provider", "twilio error 21610")]
-    assert fake.messages == []
+    assert twilio_api.messages == []
 
 
 class Killed(BaseException):
@@ -264,19 +260,21 @@ class DiesBeforeSending(TwilioSender):
         raise Killed
 
 
-def _dying_worker(app: Flask, clock: Clock, fake: FakeTwilioAPI, kind: type) -> SmsOutbox:
+def _dying_worker(app: Flask, clock: Clock, twilio_api: FakeTwilioAPI, kind: type) -> SmsOutbox:
     worker = worker_for(app, clock)
-    worker.sender = kind(ACCOUNT_SID, AUTH_TOKEN, from_number=SURVEY_NUMBER, base_url=fake.base_url)
+    worker.sender = kind(
+        ACCOUNT_SID, AUTH_TOKEN, from_number=SURVEY_NUMBER, base_url=twilio_api.base_url
+    )
     return worker
 
 
 def test_killed_after_twilio_accepted_is_found_not_resent(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
     message_id = queue_survey(app, clock, "+358401100008")
     with pytest.raises(Killed):
-        _dying_worker(app, clock, fake, DiesAfterTwilioAnswers).run_until_idle()
-    (sent,) = fake.messages
+        _dying_worker(app, clock, twilio_api, DiesAfterTwilioAnswers).run_until_idle()
+    (sent,) = twilio_api.messages
     assert row(app, message_id).status == "sending"
     assert attempts(app, message_id) == [("started", None)]  # the trace of the lost answer
 
@@ -288,57 +286,57 @@ def test_killed_after_twilio_accepted_is_found_not_resent(
     stored = row(app, message_id)
     assert (stored.status, stored.provider_id) == ("sent", sent["sid"])
     assert attempts(app, message_id) == [("found", sent["sid"]), ("found", sent["sid"])]
-    assert len(fake.creates()) == 1  # never sent twice
+    assert len(twilio_api.creates()) == 1  # never sent twice
 
 
 def test_killed_after_twilio_accepted_then_a_status_callback_names_the_message(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
     message_id = queue_survey(app, clock, "+358401100010")
     with pytest.raises(Killed):
-        _dying_worker(app, clock, fake, DiesAfterTwilioAnswers).run_until_idle()
-    (sent,) = fake.messages
-    response = post_status(app, fake.status_form(sent["sid"], "delivered"), message_id)
+        _dying_worker(app, clock, twilio_api, DiesAfterTwilioAnswers).run_until_idle()
+    (sent,) = twilio_api.messages
+    response = post_status(app, twilio_api.status_form(sent["sid"], "delivered"), message_id)
     assert response.get_data(as_text=True).strip() == "attached"
     stored = row(app, message_id)
     assert (stored.status, stored.provider_id) == ("delivered", sent["sid"])
     clock.advance(minutes=5)
     assert worker_for(app, clock).run_until_idle().claimed == 0
-    assert len(fake.creates()) == 1
+    assert len(twilio_api.creates()) == 1
 
 
 def test_killed_before_sending_is_sent_once_later(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
     message_id = queue_survey(app, clock, "+358401100011")
     with pytest.raises(Killed):
-        _dying_worker(app, clock, fake, DiesBeforeSending).run_until_idle()
-    assert fake.messages == []
+        _dying_worker(app, clock, twilio_api, DiesBeforeSending).run_until_idle()
+    assert twilio_api.messages == []
     clock.advance(minutes=5)
     report = worker_for(app, clock).run_until_idle()
     assert report.sent == 1
-    (sent,) = fake.messages
+    (sent,) = twilio_api.messages
     assert attempts(app, message_id) == [("lost", None), ("sent", sent["sid"])]
 
 
 def test_an_answer_lost_on_the_wire_is_found_before_resending(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
     message_id = queue_survey(app, clock, "+358401100012")
-    fake.drop_next()
+    twilio_api.drop_next()
     worker = worker_for(app, clock)
     assert worker.run_until_idle().retried == 1
     assert row(app, message_id).error_code == "unknown"
     clock.advance(minutes=10)
     report = worker.run_until_idle()
     assert report.found == 1
-    (sent,) = fake.messages
+    (sent,) = twilio_api.messages
     assert row(app, message_id).provider_id == sent["sid"]
-    assert len(fake.creates()) == 1
+    assert len(twilio_api.creates()) == 1
 
 
 def timed_workers(
-    app: Flask, fake: FakeTwilioAPI, **options: Any
+    app: Flask, twilio_api: FakeTwilioAPI, **options: Any
 ) -> tuple[list[SmsOutbox], list[float]]:
     """Two outbox workers (``options`` for ``SmsOutbox``) sharing one sender number, and
     the list to which each Twilio send appends the moment it starts."""
@@ -353,7 +351,7 @@ def timed_workers(
     workers = [
         SmsOutbox(
             services.db,
-            Timed(ACCOUNT_SID, AUTH_TOKEN, from_number=SURVEY_NUMBER, base_url=fake.base_url),
+            Timed(ACCOUNT_SID, AUTH_TOKEN, from_number=SURVEY_NUMBER, base_url=twilio_api.base_url),
             services.conversations.contacts,
             public_base_url=PUBLIC,
             **options,
@@ -364,20 +362,20 @@ def timed_workers(
 
 
 def test_rate_limit_per_sender_is_shared_by_all_workers(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
     for index in range(8):
         queue_survey(app, clock, f"+3584011002{index:02d}")
     services = services_of(app)
     # 5 messages per second from one number, whatever the number of workers
-    workers, started = timed_workers(app, fake, rate_per_second=5.0)
+    workers, started = timed_workers(app, twilio_api, rate_per_second=5.0)
     # one message per claim, so both workers take turns at the outbox
     threads = [threading.Thread(target=w.run_until_idle, kwargs={"limit": 1}) for w in workers]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert len(fake.messages) == 8 and len(started) == 8
+    assert len(twilio_api.messages) == 8 and len(started) == 8
     times = sorted(started)
     # Slots are 0.2 s apart and no send starts before its slot; between the slot and the
     # request lie a commit and a sleep's overshoot (a few ms; on a loaded 2-core machine
@@ -394,9 +392,9 @@ def test_rate_limit_per_sender_is_shared_by_all_workers(
 
 
 def test_outbox_run_command(
-    db_url: str, fake: FakeTwilioAPI, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    db_url: str, twilio_api: FakeTwilioAPI, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = make_app(db_url, clock, fake)
+    app = make_app(db_url, clock, twilio_api)
     queue_survey(app, clock, "+358401100013")
     services_of(app).close()
     for name, value in {
@@ -404,7 +402,7 @@ def test_outbox_run_command(
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_FROM_NUMBER": SURVEY_NUMBER,
-        "TWILIO_API_BASE_URL": fake.base_url,
+        "TWILIO_API_BASE_URL": twilio_api.base_url,
         "PUBLIC_BASE_URL": PUBLIC,
         "SMS_RATE_PER_SECOND": "100",
     }.items():
@@ -412,7 +410,7 @@ def test_outbox_run_command(
     result = CliRunner().invoke(main, ["outbox", "run", "--once"])
     assert result.exit_code == 0, result.output
     assert "sent 1" in result.output
-    assert len(fake.messages) == 1
+    assert len(twilio_api.messages) == 1
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "")
     result = CliRunner().invoke(main, ["outbox", "run", "--once"])
     assert result.exit_code != 0
@@ -420,7 +418,7 @@ def test_outbox_run_command(
 
 
 def test_a_batch_is_sent_in_parallel_once_each_and_opted_out_people_are_skipped(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
     numbers = [f"+3584011004{index:02d}" for index in range(30)]
     ids = {number: queue_survey(app, clock, number) for number in numbers}
@@ -432,13 +430,15 @@ def test_a_batch_is_sent_in_parallel_once_each_and_opted_out_people_are_skipped(
         services.conversations.contacts.record_opt(
             session, found.id, action="out", via="keyword", keyword="STOP", now=clock()
         )
-    fake.fail_for(numbers[3], 30003)
+    twilio_api.fail_for(numbers[3], 30003)
     worker = worker_for(app, clock, send_threads=4)
     report = worker.run_until_idle(limit=50)
     assert (report.sent, report.skipped, report.failed) == (28, 1, 1)
-    assert sorted(m["to"] for m in fake.messages) == sorted(set(numbers) - {stopped, numbers[3]})
-    assert stopped not in {r.form["To"] for r in fake.creates()}
-    by_number = {m["to"]: m["sid"] for m in fake.messages}
+    assert sorted(m["to"] for m in twilio_api.messages) == sorted(
+        set(numbers) - {stopped, numbers[3]}
+    )
+    assert stopped not in {r.form["To"] for r in twilio_api.creates()}
+    by_number = {m["to"]: m["sid"] for m in twilio_api.messages}
     for number, sid in by_number.items():
         stored = row(app, ids[number])
         assert (stored.status, stored.provider_id) == ("sent", sid)
@@ -448,7 +448,7 @@ def test_a_batch_is_sent_in_parallel_once_each_and_opted_out_people_are_skipped(
 
 
 def test_a_send_whose_claim_would_run_out_is_queued_again_untried(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
     message_id = queue_survey(app, clock, "+358401100014")
     with transaction(services_of(app).db) as session:
@@ -458,28 +458,28 @@ def test_a_send_whose_claim_would_run_out_is_queued_again_untried(
     worker.sleep = lambda seconds: clock.advance(seconds=seconds)
     report = worker.run_once()
     assert (report.sent, report.retried) == (0, 1)
-    assert fake.creates() == []
+    assert twilio_api.creates() == []
     stored = row(app, message_id)
     assert (stored.status, stored.error_code) == ("queued", "claim_expiring")
     assert attempts(app, message_id) == [("retry", None)]
     assert worker.run_until_idle().sent == 1  # the slot has come: sent once
-    assert len(fake.messages) == 1
+    assert len(twilio_api.messages) == 1
 
 
 def test_parallel_sends_still_keep_the_senders_rate(
-    app: Flask, fake: FakeTwilioAPI, clock: Clock
+    app: Flask, twilio_api: FakeTwilioAPI, clock: Clock
 ) -> None:
     for index in range(16):
         queue_survey(app, clock, f"+3584011005{index:02d}")
     # 25 per second: slots 40 ms apart, closer than a request takes, so 4 threads each
-    workers, started = timed_workers(app, fake, rate_per_second=25.0, send_threads=4)
+    workers, started = timed_workers(app, twilio_api, rate_per_second=25.0, send_threads=4)
     threads = [threading.Thread(target=w.run_until_idle, kwargs={"limit": 5}) for w in workers]
     begin = time.monotonic()  # no slot can come before this
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert sorted(m["to"] for m in fake.messages) == sorted(
+    assert sorted(m["to"] for m in twilio_api.messages) == sorted(
         f"+3584011005{index:02d}" for index in range(16)
     )
     times = sorted(started)

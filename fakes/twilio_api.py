@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 # The copies kept with the tests (tests/data/README.md): the suite runs from any checkout.
-FIXTURES = Path(__file__).resolve().parents[1] / "data" / "twilio"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "twilio"
 
 ACCOUNT_SID = "AC6ae32eaeb19b4d6974b27e9e2e7fc789"
 AUTH_TOKEN = "f83c94efeb60ca3230786755d73556fd"

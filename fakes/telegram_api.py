@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "telegram"
+DATA_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "telegram"
 BOT_ID = 7712345601
 
 
