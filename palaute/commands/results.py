@@ -13,6 +13,7 @@ ORGANISATION_TIMEZONE.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from datetime import date
@@ -33,7 +34,33 @@ def _date(_ctx: click.Context, param: click.Parameter, value: str | None) -> dat
         raise click.BadParameter(f"{value!r} is not a date: write YYYY-MM-DD") from None
 
 
-def _filters[F: Callable[..., Any]](command: F) -> F:
+def _filters(command: Callable[..., None]) -> Callable[..., None]:
+    """The filter options both commands take, handed to COMMAND as one ``ResultsFilter``
+    (with the FLOW_ID argument) in ``filters``."""
+
+    @functools.wraps(command)
+    def with_filters(
+        *,
+        flow_id: str,
+        point: str | None,
+        channel: str | None,
+        language: str | None,
+        date_from: date | None,
+        date_to: date | None,
+        include_test: bool,
+        **rest: Any,
+    ) -> None:
+        filters = ResultsFilter(
+            flow_id=flow_id,
+            point=point,
+            channel=channel,
+            language=language,
+            date_from=date_from,
+            date_to=date_to,
+            include_test=include_test,
+        )
+        command(filters=filters, **rest)
+
     options = [
         click.option("--point", default=None, help="One service point."),
         click.option("--channel", default=None, help="sms, telegram, simulator ..."),
@@ -46,9 +73,10 @@ def _filters[F: Callable[..., Any]](command: F) -> F:
             help="Include test data (simulator and `palaute chat` conversations).",
         ),
     ]
+    decorated: Callable[..., None] = with_filters
     for option in reversed(options):
-        command = option(command)
-    return command
+        decorated = option(decorated)
+    return decorated
 
 
 def _service() -> ResultsService:
@@ -93,29 +121,10 @@ def results() -> None:
 @_filters
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (see docs/results.md).")
 @click.option("--ui", "ui_language", default="en", help="Language of labels (fi, sv, en).")
-def summary(
-    flow_id: str,
-    point: str | None,
-    channel: str | None,
-    language: str | None,
-    date_from: date | None,
-    date_to: date | None,
-    include_test: bool,
-    as_json: bool,
-    ui_language: str,
-) -> None:
+def summary(filters: ResultsFilter, as_json: bool, ui_language: str) -> None:
     """The measures of flow FLOW_ID, per step (cells of 1-4 shown as "<5")."""
     from service.exports import summary_json
 
-    filters = ResultsFilter(
-        flow_id=flow_id,
-        point=point,
-        channel=channel,
-        language=language,
-        date_from=date_from,
-        date_to=date_to,
-        include_test=include_test,
-    )
     found = _run(lambda service: service.summary(filters, language=ui_language))
     data = summary_json(found)
     if as_json:
@@ -183,34 +192,14 @@ def _print_summary(data: dict[str, Any]) -> None:
 )
 @_filters
 @click.option("--ui", "ui_language", default="fi", help="Language of labels (fi, sv, en).")
-def export(
-    flow_id: str,
-    file_format: str,
-    out: Path,
-    point: str | None,
-    channel: str | None,
-    language: str | None,
-    date_from: date | None,
-    date_to: date | None,
-    include_test: bool,
-    ui_language: str,
-) -> None:
+def export(filters: ResultsFilter, file_format: str, out: Path, ui_language: str) -> None:
     """One row per response of FLOW_ID, one column per step, to a CSV or XLSX file."""
     from service.exports import write_csv, write_xlsx
 
-    filters = ResultsFilter(
-        flow_id=flow_id,
-        point=point,
-        channel=channel,
-        language=language,
-        date_from=date_from,
-        date_to=date_to,
-        include_test=include_test,
-    )
     partial = out.with_name(out.name + ".partial")
 
     def write(service: ResultsService) -> int:
-        service.flow(flow_id)  # an unknown flow fails before a file is made
+        service.flow(filters.flow_id)  # an unknown flow fails before a file is made
         if file_format == "csv":
             with partial.open("wb") as stream:
                 return write_csv(service, filters, stream, language=ui_language)
