@@ -16,7 +16,8 @@ CI (``CI=true``) where they fail: PostgreSQL is mandatory there.
 engine on ``db_url``.
 
 And the fixtures the channel, service and web tests share: ``twilio_api`` and ``bot_api``,
-the loopback fake Twilio REST API and Telegram Bot API (``fakes/``), and ``clock``, a clock
+the loopback fake Twilio REST API and Telegram Bot API (``fakes/``), ``telegram_sender``, a
+Telegram sender on ``bot_api`` that never waits, and ``clock``, a clock
 the test moves by hand (``tests.clock.Clock``; the simulator and staff page tests use their
 own, which starts at another time).
 """
@@ -35,10 +36,12 @@ from psycopg import sql
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from channels.telegram.sender import TelegramSender
 from fakes.telegram_api import FakeBotAPI
 from fakes.twilio_api import FakeTwilioAPI
 from storage import migrate
 from storage.db import make_engine
+from tests.channels.telegram_support import fast_limiter
 from tests.clock import Clock
 
 PG_ADMIN_URL = os.environ.get(
@@ -233,6 +236,14 @@ def twilio_api() -> Iterator[FakeTwilioAPI]:
 def bot_api() -> Iterator[FakeBotAPI]:
     with FakeBotAPI() as server:
         yield server
+
+
+@pytest.fixture
+def telegram_sender(bot_api: FakeBotAPI) -> Iterator[TelegramSender]:
+    with TelegramSender(
+        bot_api.token, bot_api.base_url, limiter=fast_limiter(), timeout=5
+    ) as client:
+        yield client
 
 
 @pytest.fixture

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from bot.messages import Choice, Outgoing
+from bot.messages import Outgoing
 from channels.telegram.sender import (
     PermanentSendError,
     RateLimiter,
@@ -18,37 +16,16 @@ from channels.telegram.sender import (
     TelegramSender,
 )
 from fakes.telegram_api import FakeBotAPI
-
-REPO_FLOWS = Path(__file__).resolve().parents[2] / "flows"
-CHAT = "6012345678"
-QUESTION = Outgoing(
-    "Kuinka tyytyväinen olit?",
-    "fi",
-    step_id="overall",
-    choices=tuple(Choice(str(i), str(i)) for i in range(1, 6)),
-)
-
-
-def fast_limiter() -> RateLimiter:
-    return RateLimiter(per_second=10_000, chat_interval=0.0)
-
-
-@pytest.fixture
-def sender(bot_api: FakeBotAPI) -> Iterator[TelegramSender]:
-    with TelegramSender(
-        bot_api.token, bot_api.base_url, limiter=fast_limiter(), timeout=5
-    ) as client:
-        yield client
-
+from tests.channels.telegram_support import CHAT, QUESTION, fast_limiter
 
 # --- the sender ----------------------------------------------------------------------------
 
 
 def test_send_renders_the_keyboard_and_returns_a_unique_provider_id(
-    sender: TelegramSender, bot_api: FakeBotAPI
+    telegram_sender: TelegramSender, bot_api: FakeBotAPI
 ) -> None:
-    first = sender.send(CHAT, QUESTION)
-    second = sender.send("5123456789", QUESTION)
+    first = telegram_sender.send(CHAT, QUESTION)
+    second = telegram_sender.send("5123456789", QUESTION)
     assert first.provider_id == f"{CHAT}:{first.message_id}"
     assert first.provider_id != second.provider_id
     params = bot_api.calls_to("sendMessage")[0]
@@ -60,29 +37,29 @@ def test_send_renders_the_keyboard_and_returns_a_unique_provider_id(
 
 
 def test_blocked_user_is_permanent_and_unreachable(
-    sender: TelegramSender, bot_api: FakeBotAPI
+    telegram_sender: TelegramSender, bot_api: FakeBotAPI
 ) -> None:
     bot_api.fail_next("sendMessage", "error_403_blocked")
     with pytest.raises(PermanentSendError) as info:
-        sender.send(CHAT, QUESTION)
+        telegram_sender.send(CHAT, QUESTION)
     assert info.value.contact_unreachable and info.value.code == "403"
     assert "blocked" in info.value.reason
 
 
 def test_chat_not_found_is_permanent_and_unreachable(
-    sender: TelegramSender, bot_api: FakeBotAPI
+    telegram_sender: TelegramSender, bot_api: FakeBotAPI
 ) -> None:
     bot_api.fail_next("sendMessage", "error_400_chat_not_found")
     with pytest.raises(PermanentSendError) as info:
-        sender.send(CHAT, QUESTION)
+        telegram_sender.send(CHAT, QUESTION)
     assert info.value.contact_unreachable and info.value.code == "400_chat_not_found"
 
 
 def test_other_bad_requests_are_permanent_but_keep_the_contact(
-    sender: TelegramSender, bot_api: FakeBotAPI
+    telegram_sender: TelegramSender, bot_api: FakeBotAPI
 ) -> None:
     with pytest.raises(PermanentSendError) as info:
-        sender.send(CHAT, Outgoing("", "fi"))  # an empty text
+        telegram_sender.send(CHAT, Outgoing("", "fi"))  # an empty text
     assert not info.value.contact_unreachable and info.value.code == "400"
 
 
@@ -120,23 +97,25 @@ def test_wrong_token_is_retryable_with_a_clear_reason(bot_api: FakeBotAPI) -> No
 
 
 def test_one_long_lived_event_loop_for_every_call(
-    sender: TelegramSender, bot_api: FakeBotAPI
+    telegram_sender: TelegramSender, bot_api: FakeBotAPI
 ) -> None:
-    sender.send(CHAT, QUESTION)
-    loop_thread = sender.loop_thread
+    telegram_sender.send(CHAT, QUESTION)
+    loop_thread = telegram_sender.loop_thread
     assert loop_thread is not None and loop_thread.is_alive()
-    workers = [threading.Thread(target=sender.send, args=(CHAT, QUESTION)) for _ in range(4)]
+    workers = [
+        threading.Thread(target=telegram_sender.send, args=(CHAT, QUESTION)) for _ in range(4)
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
     for _ in range(5):
-        sender.send(CHAT, QUESTION)
-    assert sender.loop_thread is loop_thread
+        telegram_sender.send(CHAT, QUESTION)
+    assert telegram_sender.loop_thread is loop_thread
     loops = [t for t in threading.enumerate() if t.name == "telegram-bot-loop"]
     assert loops == [loop_thread]
     assert len(bot_api.calls_to("sendMessage")) == 10
-    sender.close()
+    telegram_sender.close()
     assert not loop_thread.is_alive()
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from bot.messages import Choice, Outgoing
 from channels.telegram.sender import (
     RateLimiter,
     TelegramSender,
@@ -23,28 +22,10 @@ from palaute.web import EXTENSION_KEY
 from service.telegram_outbox import TelegramOutbox
 from storage import messages as message_log
 from storage.db import transaction
+from tests.channels.telegram_support import CHAT, fast_limiter
 from tests.clock import Clock
 
 REPO_FLOWS = Path(__file__).resolve().parents[2] / "flows"
-CHAT = "6012345678"
-QUESTION = Outgoing(
-    "Kuinka tyytyväinen olit?",
-    "fi",
-    step_id="overall",
-    choices=tuple(Choice(str(i), str(i)) for i in range(1, 6)),
-)
-
-
-def fast_limiter() -> RateLimiter:
-    return RateLimiter(per_second=10_000, chat_interval=0.0)
-
-
-@pytest.fixture
-def sender(bot_api: FakeBotAPI) -> Iterator[TelegramSender]:
-    with TelegramSender(
-        bot_api.token, bot_api.base_url, limiter=fast_limiter(), timeout=5
-    ) as client:
-        yield client
 
 
 # --- the worker ----------------------------------------------------------------------------
@@ -67,9 +48,11 @@ def app(db_url: str, clock: Clock, bot_api: FakeBotAPI) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def worker(app: Flask, sender: TelegramSender, clock: Clock) -> TelegramOutbox:
+def worker(app: Flask, telegram_sender: TelegramSender, clock: Clock) -> TelegramOutbox:
     services = app.extensions[EXTENSION_KEY]
-    return TelegramOutbox(services.db, sender, services.conversations.contacts, clock=clock)
+    return TelegramOutbox(
+        services.db, telegram_sender, services.conversations.contacts, clock=clock
+    )
 
 
 def queue_survey(app: Flask, clock: Clock, chat: str = CHAT) -> None:
