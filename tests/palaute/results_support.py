@@ -9,12 +9,12 @@ from typing import Any
 
 from flask import Flask
 
-from bot.messages import Inbound
 from palaute.app import create_app
 from service.conversations import ConversationService
 from tests.palaute.dashboard_support import add_staff
 from tests.palaute.simulator_support import NOW, Clock
 from tests.service.staff_support import CHEAP_ARGON2, write_staff_flows
+from tests.service.support import answer_as
 
 RESULTS_LIBRARY_YAML = """\
 id: library-visit
@@ -95,17 +95,6 @@ class Citizens:
     ) -> None:
         self.count += 1
         at = NOW - timedelta(days=days_ago)
-        address = f"+35840{self.count:07d}" if channel == "sms" else f"person-{self.count}"
-        self.conversations.start(
-            channel, address, "library-visit", now=at, language=language, service_point=point
+        answer_as(
+            self.conversations, self.count, "library-visit", replies, at, point, channel, language
         )
-        for index, text in enumerate(replies):
-            self.conversations.handle(
-                Inbound(
-                    channel=channel,
-                    address=address,
-                    text=text,
-                    provider_id=f"{channel}-{self.count}-{index}",
-                ),
-                at + timedelta(seconds=index + 1),
-            )

@@ -69,17 +69,29 @@ class Seeder:
         language: str = "fi",
     ) -> None:
         self.people += 1
-        address = f"+35840{self.people:07d}" if channel == "sms" else f"person-{self.people}"
-        self.conversations.start(
-            channel, address, "visit", now=at, language=language, service_point=point
+        answer_as(self.conversations, self.people, "visit", replies, at, point, channel, language)
+
+
+def answer_as(
+    conversations: ConversationService,
+    person: int,
+    flow_id: str,
+    replies: list[str],
+    at: datetime,
+    point: str | None,
+    channel: str,
+    language: str,
+) -> None:
+    """Citizen number PERSON starts FLOW_ID at AT and sends REPLIES a second apart."""
+    address = f"+35840{person:07d}" if channel == "sms" else f"person-{person}"
+    conversations.start(channel, address, flow_id, now=at, language=language, service_point=point)
+    for index, text in enumerate(replies):
+        conversations.handle(
+            Inbound(
+                channel=channel,
+                address=address,
+                text=text,
+                provider_id=f"{channel}-{person}-{index}",
+            ),
+            at + timedelta(seconds=index + 1),
         )
-        for index, text in enumerate(replies):
-            self.conversations.handle(
-                Inbound(
-                    channel=channel,
-                    address=address,
-                    text=text,
-                    provider_id=f"{channel}-{self.people}-{index}",
-                ),
-                at + timedelta(seconds=index + 1),
-            )
