@@ -25,10 +25,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from fakes.loopback import LoopbackServer
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "telegram"
 BOT_ID = 7712345601
@@ -52,8 +54,7 @@ class FakeBotAPI:
     _unknown: set[str] = field(default_factory=set)
     _next_message_id: int = 1000
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
+    _server: LoopbackServer | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self) -> FakeBotAPI:
@@ -71,18 +72,12 @@ class FakeBotAPI:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._server = LoopbackServer(Handler, poll_interval=0.05)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
 
     def __enter__(self) -> FakeBotAPI:
@@ -94,7 +89,7 @@ class FakeBotAPI:
     @property
     def base_url(self) -> str:
         assert self._server is not None, "start() the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._server.base_url
 
     # --- switches ----------------------------------------------------------------------
     def fail_next(self, method: str, fixture: str | dict[str, Any], times: int = 1) -> None:

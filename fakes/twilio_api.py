@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from fakes.loopback import LoopbackServer
 
 # The copies kept with the tests (tests/data/README.md): the suite runs from any checkout.
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "twilio"
@@ -94,8 +96,7 @@ class FakeTwilioAPI:
         self._lock = threading.Lock()
         self._next: deque[_Failure | str] = deque()
         self._per_number: dict[str, _Failure] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
 
     # --- scripting ----------------------------------------------------------------------
     def fail_next(
@@ -136,8 +137,7 @@ class FakeTwilioAPI:
     @property
     def base_url(self) -> str:
         assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.base_url
 
     def start(self) -> FakeTwilioAPI:
         fake = self
@@ -157,18 +157,12 @@ class FakeTwilioAPI:
             def do_GET(self) -> None:
                 fake._handle(self, "GET")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.02,), daemon=True
-        )
-        self._thread.start()
+        self._server = LoopbackServer(Handler, poll_interval=0.02)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
 
     def __enter__(self) -> FakeTwilioAPI:
