@@ -12,15 +12,13 @@ Screenshots: ``PALAUTE_SCREENSHOTS=docs/screenshots`` saves each page at desktop
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect, sync_playwright
-from werkzeug.serving import BaseWSGIServer, make_server
+from playwright.sync_api import Browser, Page, expect
 
 from tests.palaute.dashboard_support import (
     ADMIN,
@@ -38,33 +36,10 @@ pytestmark = [
     pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True),
 ]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 SCREENSHOTS = os.environ.get("PALAUTE_SCREENSHOTS", "")
 AXE = Axe()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: run `make browser` (installs Debian's chromium)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -73,17 +48,6 @@ def app(db_url: str, tmp_path: Path) -> Iterator[Flask]:
     add_staff(made)
     yield made
     close_app(made)
-
-
-@pytest.fixture
-def base_url(app: Flask) -> Iterator[str]:
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
 
 
 def new_page(browser: Browser, locale: str = "en-GB", viewport: dict[str, int] = DESKTOP) -> Page:

@@ -31,9 +31,7 @@ from tests.palaute.test_dashboard_browser import (
     sign_in_with,
 )
 
-# The staff pages' browser fixtures (Chromium, the app on a loopback port, a page).
-browser = shell.browser
-base_url = shell.base_url
+# The staff pages' page fixture (Chromium and the loopback server are in conftest.py).
 page = shell.page
 
 pytestmark = [

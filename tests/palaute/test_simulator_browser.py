@@ -6,15 +6,12 @@ downloaded browser. The app runs in a thread on a free loopback port.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect, sync_playwright
-from werkzeug.serving import BaseWSGIServer, make_server
+from playwright.sync_api import Browser, Page, expect
 
 from tests.palaute.simulator_support import close_app, make_app, stored_answers
 
@@ -23,46 +20,12 @@ pytestmark = [
     pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True),
 ]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: run `make browser` (installs Debian's chromium)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
 
 @pytest.fixture
 def app(db_url: str, tmp_path: Path) -> Iterator[Flask]:
     made = make_app(db_url, tmp_path / "flows")
     yield made
     close_app(made)
-
-
-@pytest.fixture
-def base_url(app: Flask) -> Iterator[str]:
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
 
 
 @pytest.fixture
