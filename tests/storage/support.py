@@ -1,15 +1,21 @@
-"""A small survey written as YAML (like staff write them) and a service factory."""
+"""A small survey written as YAML (like staff write them), a service factory, and the
+differences between a migrated database and the table models."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
 from bot.catalogue import Catalogue
 from bot.messages import Inbound
 from service.conversations import ConversationService
+from storage.db import make_engine
 
 NOW = datetime(2026, 5, 14, 9, 0, tzinfo=UTC)
 SECRET = "test-address-key"
@@ -89,3 +95,28 @@ def make_service(engine: Engine, catalogue: Catalogue) -> ConversationService:
 
 def sms(address: str, text: str, provider_id: str | None = None) -> Inbound:
     return Inbound(channel="sms", address=address, text=text, provider_id=provider_id)
+
+
+def schema_diffs(db_url: str, metadata: sa.MetaData) -> list[Any]:
+    """Alembic's differences (types compared) between the database at ``db_url``, as the
+    migrations made it, and the table models in ``metadata``."""
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            return list(compare_metadata(context, metadata))
+    finally:
+        engine.dispose()
+
+
+def table_of(diff: Any, unknown: str) -> str:
+    """The table a difference is about; ``unknown`` where Alembic's item names none (pass
+    a table the caller checks, so that such a difference counts)."""
+    item = diff[0] if isinstance(diff, list) else diff
+    kind = item[0]
+    if kind in ("add_table", "remove_table"):
+        return str(item[1].name)
+    if kind in ("add_column", "remove_column") or kind.startswith("modify_"):
+        return str(item[2])
+    table = getattr(item[1], "table", None)
+    return str(table.name) if table is not None else unknown

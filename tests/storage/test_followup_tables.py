@@ -7,26 +7,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 
 import storage.followup_tables
 from storage import api_tokens as token_store
 from storage import migrate
 from storage.db import make_engine, transaction
 from storage.tables import UTCDateTime
+from tests.storage.support import schema_diffs
 
 FOLLOWUP_TABLES = {"visits", "followups", "api_tokens"}
 
 
 def test_migration_matches_the_followup_models(db_url: str) -> None:
-    engine = make_engine(db_url)
-    try:
-        with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
-            diffs = compare_metadata(context, storage.followup_tables.METADATA)
-    finally:
-        engine.dispose()
+    diffs = schema_diffs(db_url, storage.followup_tables.METADATA)
     mine = [d for d in diffs if FOLLOWUP_TABLES & set(str(d).replace("'", " ").split())]
     assert mine == []
 

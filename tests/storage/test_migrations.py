@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from click.testing import CliRunner
 
 from palaute.cli import main
 from storage import migrate
 from storage.db import make_engine
 from storage.tables import METADATA
+from tests.storage.support import schema_diffs, table_of
 
 CORE_TABLES = {"contacts", "opt_events", "flow_versions", "flow_runs", "answers", "messages"}
 
@@ -42,25 +39,8 @@ def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
 
 
 def test_core_revision_matches_the_table_models(db_url: str) -> None:
-    engine = make_engine(db_url)
-    try:
-        with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
-            diffs = compare_metadata(context, METADATA)
-    finally:
-        engine.dispose()
-
-    def table_of(diff: Any) -> str:
-        item = diff[0] if isinstance(diff, list) else diff
-        kind = item[0]
-        if kind in ("add_table", "remove_table"):
-            return str(item[1].name)
-        if kind in ("add_column", "remove_column") or kind.startswith("modify_"):
-            return str(item[2])
-        table = getattr(item[1], "table", None)
-        return str(table.name) if table is not None else "contacts"  # unknown: count it
-
-    core_diffs = [d for d in diffs if table_of(d) in CORE_TABLES]
+    diffs = schema_diffs(db_url, METADATA)
+    core_diffs = [d for d in diffs if table_of(d, unknown="contacts") in CORE_TABLES]
     assert core_diffs == []
 
 

@@ -5,23 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-
 from storage import telegram as calls
 from storage.db import make_engine, transaction
+from tests.storage.support import schema_diffs
 
 T0 = datetime(2026, 5, 14, 9, 12, tzinfo=UTC)
 
 
 def test_model_matches_migration(db_url: str) -> None:
-    engine = make_engine(db_url)
-    try:
-        with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
-            diffs = compare_metadata(context, calls.METADATA)
-    finally:
-        engine.dispose()
+    diffs = schema_diffs(db_url, calls.METADATA)
 
     def mentions_table(diff: Any) -> bool:
         return "telegram_calls" in repr(diff)
